@@ -1,0 +1,56 @@
+# AI Model Terms: the commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MATHJAX_VERSION := 3.2.2
+MATHJAX := _vendor/mathjax/tex-chtml.js
+SUBMISSIONS ?= submitted
+JOBS ?= 2
+
+.PHONY: help setup book test release grade bench lock sysdeps clean
+
+help:  ## list the commands
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, alone: the CPU wheel (pip's find-links holds it locally); never the CUDA build
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -r requirements.txt -c constraints.txt
+	$(BIN)/pip install --no-deps -e .
+	touch $@
+
+$(MATHJAX):  # MathJax served from the site itself: no CDN (npm registry at install time only)
+	rm -rf _vendor/mathjax _vendor/tmp && mkdir -p _vendor/tmp
+	cd _vendor/tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	mv _vendor/tmp/package/es5 _vendor/mathjax && rm -rf _vendor/tmp
+
+setup: $(STAMP) $(MATHJAX)  ## create .venv with the pinned dependencies and vendor MathJax
+
+book: setup  ## set everything up and build the site into _build/html
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+test: setup  ## run every test (library, notebooks, nbgrader round trips, the built site)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+
+release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)
+	$(BIN)/python tools/release.py
+
+grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
+	$(BIN)/python tools/grade.py $(SUBMISSIONS)
+
+bench: setup  ## time notebooks, the book build, autograding and beam search; prints a table, writes _build/bench.json
+	$(BIN)/python tools/bench.py
+
+lock:  ## rewrite constraints.txt from the current .venv
+	echo '# The lock: exact versions of every package in .venv (pip freeze). Regenerate with make lock.' > constraints.txt
+	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' >> constraints.txt
+
+sysdeps:  ## install the Debian packages the browser test needs (chromium, chromedriver); needs root
+	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+
+clean:  ## remove generated files (build, grading runs, caches); keeps .venv
+	rm -rf _build _grading submitted autograded feedback gradebook.db grades.csv .pytest_cache
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

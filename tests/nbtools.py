@@ -1,0 +1,54 @@
+"""Helpers for tests that build, release and grade exercise notebooks."""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def answer_cells(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> source of the autograded answer cells (solution markers removed)."""
+    return {c.metadata.nbgrader["grade_id"]: MARKERS.sub("", c.source) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+def fill(release: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of the release notebook with the given answer cells' sources replaced."""
+    nb = nbformat.from_dict(release)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+def make_course(tmp: Path) -> Path:
+    """A throwaway course directory: the repo's nbgrader_config.py and (a link to) its solutions/."""
+    course = tmp / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    (course / "solutions").symlink_to(ROOT / "solutions")
+    return course
+
+
+def scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
+    """student -> {grade cell id: score} from the course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    out: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment):
+            out[sub.student.id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+    return out
