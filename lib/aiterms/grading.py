@@ -77,7 +77,10 @@ def to_plain(value: Any) -> Any:
 
 def compare_tokens(got: Any, expected: Any) -> str | None:
     """Token lists must be equal, element for element. Returns a problem description or ``None``."""
-    got, expected = to_plain(got), to_plain(expected)
+    try:
+        got, expected = to_plain(got), to_plain(expected)
+    except TypeError as e:
+        return f"could not read the result: {e}"
     if not isinstance(got, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in got):
         return f"expected a list of token ids (ints), got {got!r}"
     if got != expected:
@@ -100,7 +103,10 @@ def compare_values(got: Any, expected: Any, tol: float = 1e-5) -> str | None:
 
     Returns a short description of the first difference (where, not what the hidden answer is), or ``None``.
     """
-    got, expected = to_plain(got), to_plain(expected)
+    try:
+        got, expected = to_plain(got), to_plain(expected)
+    except TypeError as e:
+        return f"could not read the result: {e}"
 
     def walk(g: Any, e: Any, path: str) -> str | None:
         if isinstance(e, list):
