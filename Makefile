@@ -33,7 +33,7 @@ book: setup  ## set everything up and build the site into _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 test: setup  ## run every test (library, notebooks, nbgrader round trips, the built site)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions
 
 release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 	$(BIN)/python tools/release.py

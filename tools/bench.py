@@ -1,0 +1,165 @@
+"""The course's timing budgets, measured: `make bench` prints a table and writes _build/bench.json.
+
+Rows:
+* every notebook (chapter pages in book/, solution notebooks in solutions/) in a fresh kernel: wall time and the
+  kernel's peak memory (budget: under 60 s and 2 GB each);
+* the book build, cold (empty execution cache, new output folder) and cached (the same again);
+* autograding: a small class of chapter 14 (the solution, the untouched release, wrong answers), seconds per
+  submission (budget: under 10 s);
+* beam search against transformers' `generate(num_beams=k)` on the same tiny random GPT-2: time and identical output.
+
+Budgets come from the course design notes; nothing here asserts them: read the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import BIN, ROOT, tool_env
+
+RUN_NOTEBOOK = """
+import resource, sys, time, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+start = time.perf_counter()
+NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+"""
+
+
+def notebooks() -> list[Path]:
+    return sorted(ROOT.glob("book/*.ipynb")) + sorted(ROOT.glob("solutions/*/*.ipynb"))
+
+
+def time_notebook(path: Path) -> dict:
+    """Run one notebook in a fresh kernel (its own process, so peak memory is its own)."""
+    out = subprocess.run([sys.executable, "-c", RUN_NOTEBOOK, str(path), str(path.parent)], env=tool_env(),
+                         capture_output=True, text=True, check=True)
+    seconds, peak_mb = map(float, out.stdout.split()[-2:])
+    return {"what": f"notebook {path.relative_to(ROOT)}", "seconds": seconds, "peak_mb": peak_mb,
+            "budget": "< 60 s, < 2048 MB"}
+
+
+def time_book() -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as out:
+        for kind in ("cold", "cached"):
+            start = time.perf_counter()
+            subprocess.run([str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", out, "--warningiserror",
+                            "--quiet"], env=tool_env(), check=True, capture_output=True)
+            rows.append({"what": f"book build ({kind})", "seconds": time.perf_counter() - start,
+                         "budget": "setup + first build < 10 min"})
+    return rows
+
+
+def time_grading() -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import nbformat
+    from grade import grade
+    from nbtools import answer_cells, fill, make_course, read
+    from wrong.ex14_beam_search import WRONG
+
+    name = "14-beam-search"
+    release, solution = read(ROOT / "exercises" / name / f"{name}.ipynb"), answer_cells(
+        read(ROOT / "solutions" / name / f"{name}.ipynb"))
+    students = {"solution": fill(release, solution), "release": release}
+    for task, variants in WRONG.items():
+        for variant, src in list(variants.items())[:2]:
+            students[f"{task}-{variant}"] = fill(release, {**solution, task: src})
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        course = make_course(tmp)
+        for student, nb in students.items():
+            path = tmp / "inbox" / student / name / f"{name}.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(nb, path)
+        start = time.perf_counter()
+        grade(tmp / "inbox", course)
+        seconds = time.perf_counter() - start
+    return {"what": f"autograde {len(students)} submissions (make grade, end to end)", "seconds": seconds,
+            "per_submission_s": seconds / len(students), "budget": "< 10 s per submission"}
+
+
+def time_beam_search() -> list[dict]:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from aiterms.beam_search import beam_search
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=128, n_embd=64, n_layer=2, n_head=4,
+                                       initializer_range=0.3, bos_token_id=0, eos_token_id=1)).eval()
+    prompt, k, new, eos = list(range(2, 10)), 4, 32, 1
+    lm = lambda ids: model(ids).logits[:, -1, :]  # noqa: E731
+    rows, outputs = [], {}
+    for label, fn in [
+        ("aiterms.beam_search (recomputes the prefix each step)",
+         lambda: [h.tokens for h in beam_search(lm, prompt, k, new, eos_token_id=eos)]),
+        *[(f"transformers generate, use_cache={cache}", lambda cache=cache: hf(model, prompt, k, new, eos, cache))
+          for cache in (False, True)]]:
+        fn()  # warm up
+        start = time.perf_counter()
+        repeats = 3
+        for _ in range(repeats):
+            outputs[label] = fn()
+        rows.append({"what": f"beam k={k}, {new} new tokens: {label}", "seconds": (time.perf_counter() - start) / repeats})
+    ours = outputs[rows[0]["what"].split(": ", 1)[1]]
+    for row in rows:
+        label = row["what"].split(": ", 1)[1]
+        row["same_output"] = outputs[label] == ours
+        row["ratio_to_aiterms"] = row["seconds"] / rows[0]["seconds"]
+    return rows
+
+
+def hf(model, prompt, k, new, eos, use_cache):
+    import torch
+    from transformers import GenerationConfig
+    ids = torch.tensor([prompt])
+    config = GenerationConfig(num_beams=k, num_return_sequences=k, max_new_tokens=new, do_sample=False,
+                              eos_token_id=eos, pad_token_id=eos, use_cache=use_cache)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    result = []
+    for seq in out[:, len(prompt):].tolist():
+        result.append(seq[:seq.index(eos) + 1] if eos in seq else seq)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Measure the course's time and memory budgets.")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["notebooks", "book", "grading", "beam"],
+                        help="parts to leave out")
+    args = parser.parse_args()
+    rows: list[dict] = []
+    if "notebooks" not in args.skip:
+        for nb in notebooks():
+            print(f"running {nb.relative_to(ROOT)} ...", flush=True)
+            rows.append(time_notebook(nb))
+    if "book" not in args.skip:
+        print("building the book twice (cold, cached) ...", flush=True)
+        rows += time_book()
+    if "grading" not in args.skip:
+        print("autograding a small class ...", flush=True)
+        rows.append(time_grading())
+    if "beam" not in args.skip:
+        print("beam search against transformers ...", flush=True)
+        rows += time_beam_search()
+
+    print(f"\n{'what':<78}{'seconds':>9}  details")
+    for row in rows:
+        details = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in row.items() if k not in ("what", "seconds"))
+        print(f"{row['what']:<78}{row['seconds']:>9.2f}  {details}")
+    out = ROOT / "_build" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(rows, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
