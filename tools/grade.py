@@ -1,107 +1,399 @@
-"""Autograde a folder of submissions: `make grade SUBMISSIONS=<folder>`.
+"""Autograde a class: `make grade SUBMISSIONS=<folder>`.
 
-<folder>/<student>/<assignment>/<notebook>.ipynb  ->  gradebook.db, autograded/, feedback/ (HTML), grades.csv,
-and a summary table on the terminal.
+<folder>/<student>/<assignment>/<notebook>.ipynb (or <folder>/<student>.zip holding them)
+    -> gradebook (gradebook.db, or the db_url in nbgrader_config.py), autograded/, feedback/ (HTML), grades.csv,
+       and a summary table.
 
-Steps (all nbgrader, run in the course directory, where nbgrader_config.py is):
-1. `generate_assignment` records each assignment's notebooks, cells and points in the gradebook (its release goes to
-   a temporary folder, so exercises/ is left alone);
-2. the submissions are copied into submitted/ (unless they are already there);
-3. `autograde --force` runs every submission in a fresh kernel with the hidden tests put back (regrading is
-   idempotent: it starts from the submitted files again);
-4. `generate_feedback --force` writes one HTML file per notebook, with hidden tests removed;
-5. `export` writes grades.csv, and the table below is printed from the gradebook.
+A task's points must not depend on anything the learner's code can change, so each submission is graded twice:
+
+1. **the judge** (tools/judge.py) runs the learner's cells in a sandbox (tools/sandbox.py) on secret cases and
+   compares the plain results with reference outputs computed here: its verdict is the points;
+2. **the in-kernel run** prepares the notebook with nbgrader's own autograde steps (test and locked cells restored
+   from the gradebook, outputs cleared) in this process, then executes it in a kernel inside the sandbox, for the
+   visible tests and the feedback. Cells that the judge saw loop, crash or exhaust memory are replaced by a note
+   first, so this run ends; a kernel that dies anyway still leaves the outputs of the cells before.
+
+Then, in this trusted process only: the judge's points go into the course gradebook, the feedback notebook gets
+a line per task saying what the grader found, `nbgrader generate_feedback` writes the HTML (hidden tests removed)
+and `nbgrader export` writes grades.csv. Submissions are graded in parallel (--jobs). Regrading is idempotent:
+everything is recomputed from the submitted files, with the same secret cases (the salt in <course>/.grading-salt).
+Late submissions (timestamp.txt after the assignment's due date) are flagged.
 """
 from __future__ import annotations
 
 import argparse
+import io
+import json
+import os
+import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
 
 from common import ROOT, tool_env
 
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+KERNEL_CELL_TIMEOUT = 15        # seconds per cell in the in-kernel run
+KERNEL_RUN_TIMEOUT = 120        # seconds for a whole in-kernel run
 
-def nbgrader(course: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=course, env=tool_env(),
-                   check=True)
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    notebook: Path                # inside <course>/submitted
+    timestamp: datetime | None
 
 
-def collect(submissions: Path, course: Path) -> dict[str, list[str]]:
-    """Copy ``submissions`` into ``course``/submitted; return {assignment: [students]}."""
-    found: dict[str, list[str]] = {}
-    target = course / "submitted"
-    for notebook in sorted(submissions.glob("*/*/*.ipynb")):
-        student, assignment = notebook.parent.parent.name, notebook.parent.name
-        if not (course / "solutions" / assignment).is_dir():
-            print(f"skipping {notebook}: no assignment {assignment!r} in solutions/", file=sys.stderr)
+# ------------------------------------------------------------------------------------------------ collecting
+def _assignments(course: Path) -> set[str]:
+    return {p.name for p in (course / "solutions").iterdir() if p.is_dir()}
+
+
+def _timestamp(folder: Path) -> datetime | None:
+    from nbgrader.utils import parse_utc
+    f = folder / "timestamp.txt"
+    try:
+        return parse_utc(f.read_text().strip()) if f.is_file() else None
+    except Exception:
+        return None
+
+
+def collect(inbox: Path, course: Path) -> tuple[list[Submission], list[str]]:
+    """Gather submissions from folders and zip files into <course>/submitted. Returns (submissions, warnings)."""
+    known, target, warnings = _assignments(course), course / "submitted", []
+    same = inbox.resolve() == target.resolve()
+
+    def place(student: str, assignment: str, name: str, data: bytes, stamp: bytes | None) -> None:
+        folder = target / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        if stamp is not None:
+            (folder / "timestamp.txt").write_bytes(stamp[:100])
+
+    for entry in sorted(inbox.iterdir()) if inbox.is_dir() else []:
+        student = entry.stem if entry.suffix == ".zip" else entry.name
+        if not STUDENT_ID.match(student):
+            warnings.append(f"skipped {entry.name}: not a valid student id")
             continue
-        found.setdefault(assignment, [])
-        if student not in found[assignment]:
-            found[assignment].append(student)
-        if submissions.resolve() != target.resolve():
-            dest = target / student / assignment / notebook.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(notebook, dest)
-    return found
+        if entry.is_dir() and not same:
+            for folder in sorted(p for p in entry.iterdir() if p.is_dir()):
+                if folder.name not in known:
+                    warnings.append(f"skipped {student}/{folder.name}: no such assignment")
+                    continue
+                for nb in sorted(folder.glob("*.ipynb")):
+                    if nb.stat().st_size > MAX_NOTEBOOK_BYTES:
+                        warnings.append(f"skipped {nb}: larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
+                        continue
+                    stamp = (folder / "timestamp.txt").read_bytes() if (folder / "timestamp.txt").is_file() else None
+                    place(student, folder.name, nb.name, nb.read_bytes(), stamp)
+        elif entry.suffix == ".zip":
+            try:
+                with zipfile.ZipFile(entry) as z:
+                    members = [m for m in z.infolist() if m.filename.endswith(".ipynb") and not m.is_dir()]
+                    for m in members:
+                        parts = Path(m.filename).parts
+                        assignment = next((p for p in parts[:-1] if p in known), Path(m.filename).stem)
+                        if assignment not in known or "__MACOSX" in parts:
+                            continue
+                        if m.file_size > MAX_NOTEBOOK_BYTES:
+                            warnings.append(f"skipped {entry.name}:{m.filename}: too large")
+                            continue
+                        place(student, assignment, f"{assignment}.ipynb", z.read(m), None)
+            except (zipfile.BadZipFile, OSError) as e:
+                warnings.append(f"skipped {entry.name}: not a readable zip file ({e})")
+
+    found = []
+    for folder in sorted(p for p in target.glob("*/*") if p.is_dir()) if target.is_dir() else []:
+        student, assignment = folder.parent.name, folder.name
+        if assignment in known and STUDENT_ID.match(student):
+            for nb in sorted(folder.glob("*.ipynb")):
+                found.append(Submission(student, assignment, nb, _timestamp(folder)))
+    return found, warnings
 
 
-def summary(course: Path, found: dict[str, list[str]]) -> str:
-    """A table per assignment: each task's mean and how many got full, partial or zero points."""
+# ------------------------------------------------------------------------------------------------ the course
+def grading_salt(course: Path) -> str:
+    """The secret that seeds the judge's cases: created once per course, kept out of git and out of the sandbox."""
+    path = course / ".grading-salt"
+    if not path.exists():
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def db_url(course: Path) -> str:
+    """The gradebook URL from the course's nbgrader_config.py (a relative SQLite path is relative to the course)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    url = "sqlite:///gradebook.db"
+    try:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+        url = config.CourseDirectory.get("db_url", url)
+    except Exception:
+        pass
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        url = f"sqlite:///{course / url[len('sqlite:///'):]}"
+    return url
+
+
+def nbgrader(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"], cwd=cwd, env=tool_env(),
+                          check=check, capture_output=True, text=True)
+
+
+def register(assignment: str, course: Path, url: str, duedate: str | None) -> None:
+    """Record the assignment's notebooks, cells and points in a gradebook (no learner code runs here)."""
+    with tempfile.TemporaryDirectory() as release:
+        nbgrader(course, "generate_assignment", assignment, "--force", "--create",
+                 f"--CourseDirectory.release_directory={release}", f"--CourseDirectory.db_url={url}")
+    if duedate:
+        from nbgrader.api import Gradebook
+        with Gradebook(url) as gb:
+            gb.update_or_create_assignment(assignment, duedate=duedate)
+
+
+# ------------------------------------------------------------------------------------------------ the in-kernel run
+# Runs inside the sandbox: executes the notebook (the kernel inherits the sandbox and its limits) and always writes
+# what it has, so a kernel that dies half-way still leaves the outputs of the cells before.
+RUN_NOTEBOOK = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+client = NotebookClient(nb, timeout=int(sys.argv[3]), interrupt_on_timeout=True, allow_errors=True,
+                        kernel_name="python3", record_timing=False)
+try:
+    client.execute()
+except Exception as e:
+    nb.metadata["grading_problem"] = f"the kernel stopped ({type(e).__name__})"
+finally:
+    nbformat.write(nb, sys.argv[2])
+"""
+
+
+def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> nbformat.NotebookNode:
+    """nbgrader's autograde sanitising, in the trusted process: outputs cleared, kernelspec reset, every test and
+    locked cell restored from the gradebook (edited, deleted or stripped ones too), and the cells the judge saw hang
+    or crash replaced by a short error."""
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
+                                        OverwriteKernelspec)
+    nb = json.loads(sub.notebook.read_text())
+    for index, what in bad_cells.items():
+        nb["cells"][index]["source"] = f"raise RuntimeError({f'not run at grading: when the grader ran this cell, it {what}'!r})"
+    nb = nbformat.from_dict(nb)
+    resources = {"nbgrader": {"db_url": f"sqlite:///{template_db}", "assignment": sub.assignment,
+                              "notebook": sub.notebook.stem, "student": sub.student}}
+    for step in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(add_missing_cells=True),
+                 CheckCellMetadata()):
+        nb, resources = step.preprocess(nb, resources)
+    return nb
+
+
+def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, template_db: Path,
+                  hide: list[Path]) -> tuple[dict | None, str]:
+    """Run the sanitised submission in a kernel, in the sandbox. Returns (executed notebook or None, problem)."""
+    import sandbox
+
+    work = scratch / f"kernel-{sub.student}-{sub.assignment}-{sub.notebook.stem}"
+    work.mkdir()
+    try:
+        nbformat.write(sanitised(sub, bad_cells, template_db), work / "in.ipynb")
+    except Exception as e:
+        return None, f"the notebook could not be prepared for running ({type(e).__name__})"
+    env = tool_env(HOME=str(work), JUPYTER_RUNTIME_DIR=str(work / "runtime"), IPYTHONDIR=str(work / "ipython"),
+                   MPLCONFIGDIR=str(work / "mpl"), JUPYTER_CONFIG_DIR=str(work / "jupyter"))
+    outcome = sandbox.run(
+        [sys.executable, "-c", RUN_NOTEBOOK, str(work / "in.ipynb"), str(work / "out.ipynb"), str(KERNEL_CELL_TIMEOUT)],
+        hide=hide, ro=[Path(sys.prefix), Path(sys.base_prefix), ROOT / "lib"], rw=[work], cwd=work,
+        timeout=KERNEL_RUN_TIMEOUT, env=env)
+    out = work / "out.ipynb"
+    if not out.is_file() or out.stat().st_size > 4 * MAX_NOTEBOOK_BYTES:
+        return None, f"running the notebook {outcome.describe()}"
+    try:
+        nb = nbformat.read(out, as_version=4)
+        problem = str(nb.metadata.pop("grading_problem", ""))[:200]
+        from nbgrader.preprocessors import LimitOutput
+        nb, _ = LimitOutput().preprocess(nb, {})
+        return json.loads(nbformat.writes(nb)), problem
+    except Exception:
+        return None, "the notebook's run left an unreadable result"
+
+
+def rebuilt(sub: Submission) -> dict:
+    """When the in-kernel run failed: the release notebook with the learner's answer cells, not run."""
+    release = json.loads((ROOT / "exercises" / sub.assignment / f"{sub.assignment}.ipynb").read_text())
+    try:
+        answers = {c["metadata"]["nbgrader"]["grade_id"]: c.get("source", "") for c in
+                   json.loads(sub.notebook.read_text())["cells"] if c.get("metadata", {}).get("nbgrader", {})
+                   .get("solution")}
+    except Exception:
+        answers = {}
+    for c in release["cells"]:
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in answers and c.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            c["source"] = answers[gid]
+    return release
+
+
+def annotate(nb: dict, verdict, problem: str) -> dict:
+    """Add the grader's verdict to the feedback notebook: a summary at the top, one line under each test cell.
+
+    Error tracebacks in test cells are cut to their last line, so no hidden-test line can ever show."""
+    by_cell = {t.test_cell: t for t in verdict.tasks}
+    for c in nb["cells"]:
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if c.get("cell_type") != "code" or gid not in by_cell:
+            continue
+        outputs = []
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "error":
+                o = {**o, "traceback": [f"{o.get('ename', 'Error')}: {o.get('evalue', '')}"]}
+            outputs.append(o)
+        t = by_cell[gid]
+        outputs.append({"output_type": "stream", "name": "stdout",
+                        "text": f"Grader: {t.points:g} / {t.max_points:g} points. {t.message}\n"})
+        c["outputs"] = outputs
+    lines = [f"**Graded by the course's grader: {verdict.score:g} / {sum(t.max_points for t in verdict.tasks):g} "
+             f"points.** Points come from hidden tests run on fresh cases outside your notebook; the outputs below "
+             f"come from running your notebook and show the visible tests."]
+    for t in verdict.tasks:
+        lines.append(f"- `{t.function}`: {t.points:g} / {t.max_points:g}: {t.message}")
+    if problem:
+        lines.append(f"\nYour notebook could not be run to the end at grading ({problem}); it is shown as submitted.")
+    for what in verdict.bad_cells.values():
+        lines.append(f"\nA cell was not run in the feedback notebook: when the grader ran it, it {what}.")
+    nb["cells"].insert(0, nbformat.v4.new_markdown_cell("\n".join(lines)))
+    return nb
+
+
+# ------------------------------------------------------------------------------------------------ the whole class
+def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, hide: list[Path]):
+    verdict = judges[sub.assignment].judge(sub.notebook, hide=hide)
+    nb, problem = (None, verdict.problem) if verdict.problem else run_in_kernel(
+        sub, verdict.bad_cells, scratch, templates[sub.assignment], hide)
+    if nb is None:
+        nb = rebuilt(sub)
+        nb["cells"] = [{**c, "outputs": []} if c.get("cell_type") == "code" else c for c in nb["cells"]]
+    return sub, verdict, annotate(nb, verdict, problem)
+
+
+def record(url: str, course: Path, results: list) -> None:
+    """Write the judge's points into the course gradebook and the feedback notebooks into autograded/."""
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(url) as gb:
+        for sub, verdict, nb in results:
+            gb.update_or_create_student(sub.student)
+            try:
+                submission = gb.find_submission(sub.assignment, sub.student)
+            except MissingEntry:
+                submission = gb.add_submission(sub.assignment, sub.student)
+            submission.timestamp = sub.timestamp
+            points = {t.test_cell: t.points for t in verdict.tasks}
+            for notebook in submission.notebooks:
+                if notebook.name != sub.notebook.stem:
+                    continue
+                for grade in notebook.grades:
+                    grade.auto_score = points.get(grade.name, 0.0)
+                    grade.manual_score = None
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+            out = course / "autograded" / sub.student / sub.assignment / sub.notebook.name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nbformat.from_dict(nb), out)
+
+
+def summary(results: list, url: str) -> str:
     from nbgrader.api import Gradebook
-
     lines = []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for assignment, students in found.items():
-            tasks: dict[str, list[float]] = {}
-            maxima: dict[str, float] = {}
-            totals = []
-            for student in students:
-                sub = gb.find_submission(assignment, student)
-                totals.append(sub.score)
-                for nb in sub.notebooks:
-                    for grade in nb.grades:
-                        tasks.setdefault(grade.name, []).append(grade.score)
-                        maxima[grade.name] = grade.max_score
-            lines.append(f"\n{assignment}: {len(students)} submission(s), "
-                         f"mean total {sum(totals) / len(totals):.2f} / {sum(maxima.values()):g}")
-            lines.append(f"{'task':<24}{'max':>5}{'mean':>7}{'full':>6}{'partial':>9}{'zero':>6}")
-            for name, scores in tasks.items():
-                full = sum(s == maxima[name] for s in scores)
+    by_assignment: dict[str, list] = {}
+    for r in results:
+        by_assignment.setdefault(r[0].assignment, []).append(r)
+    with Gradebook(url) as gb:
+        for assignment, rows in by_assignment.items():
+            maximum = sum(t.max_points for t in rows[0][1].tasks)
+            mean = sum(v.score for _, v, _ in rows) / len(rows)
+            lines += [f"\n{assignment}: {len(rows)} submission(s), mean {mean:.2f} / {maximum:g}",
+                      f"{'task':<16}{'max':>5}{'mean':>7}{'full':>6}{'partial':>9}{'zero':>6}{'errored':>9}"]
+            for i, t0 in enumerate(rows[0][1].tasks):
+                scores = [v.tasks[i].points for _, v, _ in rows]
+                full = sum(s == t0.max_points for s in scores)
                 zero = sum(s == 0 for s in scores)
-                lines.append(f"{name:<24}{maxima[name]:>5g}{sum(scores) / len(scores):>7.2f}{full:>6}"
-                             f"{len(scores) - full - zero:>9}{zero:>6}")
+                errored = sum(v.tasks[i].errored for _, v, _ in rows)
+                lines.append(f"{t0.function:<16}{t0.max_points:>5g}{sum(scores) / len(scores):>7.2f}{full:>6}"
+                             f"{len(scores) - full - zero:>9}{zero:>6}{errored:>9}")
+            late = []
+            for sub, _, _ in rows:
+                s = gb.find_submission(assignment, sub.student)
+                if s.total_seconds_late > 0:
+                    late.append(f"{sub.student} ({s.total_seconds_late / 3600:.1f} h)")
+            lines.append(f"late: {', '.join(late) if late else 'none'}")
     return "\n".join(lines)
 
 
-def grade(submissions: Path, course: Path = ROOT) -> str:
-    found = collect(submissions, course)
-    if not found:
-        raise SystemExit(f"no submissions found under {submissions} (expected <student>/<assignment>/*.ipynb)")
-    with tempfile.TemporaryDirectory() as release:
-        for assignment in found:
-            nbgrader(course, "generate_assignment", assignment, "--force", "--create",
-                     f"--CourseDirectory.release_directory={release}")
-    for assignment, students in found.items():
-        print(f"autograding {len(students)} submission(s) of {assignment} ...", flush=True)
-        nbgrader(course, "autograde", assignment, "--create", "--force")
-        nbgrader(course, "generate_feedback", assignment, "--force")
-    nbgrader(course, "export", "--to", str(course / "grades.csv"))
-    table = summary(course, found)
+def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None = None,
+          job_timeout: float = 10.0) -> str:
+    import sandbox
+    from judge import Judge
+
+    course = course.resolve()
+    if not sandbox.available():
+        raise SystemExit("grading needs Linux user namespaces (util-linux `unshare`) to isolate learners' code; "
+                         "they are not available on this machine")
+    subs, warnings = collect(inbox, course)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not subs:
+        raise SystemExit(f"no submissions found under {inbox} (expected <student>/<assignment>/*.ipynb or "
+                         f"<student>.zip)")
+    url, salt = db_url(course), grading_salt(course)
+    scratch = Path(tempfile.mkdtemp(prefix="aiterms-grade-"))
+    hide = [ROOT, course, inbox.resolve(), scratch, Path.home()]
+    try:
+        judges, templates = {}, {}
+        for assignment in sorted({s.assignment for s in subs}):
+            register(assignment, course, url, duedate)
+            templates[assignment] = scratch / f"template-{assignment}.db"
+            register(assignment, course, f"sqlite:///{templates[assignment]}", None)
+            judges[assignment] = Judge(assignment, salt, scratch, job_timeout=job_timeout)
+        results = []
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_one, s, judges, scratch, templates, hide) for s in subs]
+            for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission"):
+                results.append(future.result())
+        results.sort(key=lambda r: (r[0].assignment, r[0].student))
+        record(url, course, results)
+        for assignment in judges:
+            nbgrader(course, "generate_feedback", assignment, "--force")
+        nbgrader(course, "export", "--to", str(course / "grades.csv"))
+        table = summary(results, url)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     print(table)
-    print(f"\ngradebook: {course / 'gradebook.db'}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}")
+    print(f"\ngradebook: {url}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}")
     return table
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("submissions", type=Path, help="folder laid out <student>/<assignment>/*.ipynb")
+    parser.add_argument("submissions", type=Path, help="folder of <student>/<assignment>/*.ipynb or <student>.zip")
     parser.add_argument("--course", type=Path, default=ROOT,
                         help="course directory holding nbgrader_config.py and solutions/ (default: the repo)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="submissions graded at once")
+    parser.add_argument("--duedate", help="set the assignment's due date, e.g. '2026-12-01 17:00:00 UTC'")
+    parser.add_argument("--job-timeout", type=float, default=10.0,
+                        help="seconds the judge gives one task (all its cases) or one cell")
     args = parser.parse_args()
-    grade(args.submissions, args.course.resolve())
+    grade(args.submissions, args.course, jobs=args.jobs, duedate=args.duedate, job_timeout=args.job_timeout)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,10 @@ class ReferenceCalled(TaskFailed):
     """Raised when a learner's function calls the reference implementation it was asked to write."""
 
 
+class ReferenceUnavailable(ReferenceCalled):
+    """Raised at grading by the reference functions a task asks learners to write (they are stripped there)."""
+
+
 def visible_tests_passed() -> None:
     """Print the end-of-visible-tests message (grading runs more tests, so never say "all tests passed")."""
     print(VISIBLE_PASSED)
