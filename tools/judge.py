@@ -122,15 +122,25 @@ def _names(src: str) -> tuple[set[str], set[str]] | None:
     except SyntaxError:
         return None
     defines: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            defines.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            defines.update((a.asname or a.name).split(".")[0] for a in node.names)
-        else:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    defines.add(sub.id)
+
+    def visit(statements: list[ast.stmt]) -> None:  # module level, including inside if/try/with/for blocks
+        for node in statements:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defines.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                defines.update((a.asname or a.name).split(".")[0] for a in node.names)
+            else:
+                for name, value in ast.iter_fields(node):
+                    values = value if isinstance(value, list) else [value]
+                    if name in ("body", "orelse", "finalbody"):
+                        visit([v for v in values if isinstance(v, ast.stmt)])
+                    elif name == "handlers":
+                        visit([stmt for h in values for stmt in h.body])
+                    else:
+                        defines.update(n.id for v in values if isinstance(v, ast.AST) for n in ast.walk(v)
+                                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+
+    visit(tree.body)
     uses = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     return defines, uses
 
@@ -241,7 +251,7 @@ class Judge:
                     return fail(f"{t.function} called the aiterms reference implementation, which is not "
                                 f"available at grading: a task must do the work itself")
                 return fail(f"{where}: raised {error}", errored=True)
-            problem = t.compare(result["ok"], expected)
+            problem = t.compare(result["ok"], expected, case)
             if problem:
                 return fail(f"{where}: {problem}")
         return TaskVerdict(t.function, t.test_cell, t.points, t.points, f"all {len(cases)} hidden cases passed")

@@ -191,17 +191,23 @@ class CountingModel:
 
 
 class RandomBigramLM:
-    """A random bigram language model: ``logits = scale * W[last token]`` with ``W ~ N(0, 1)`` seeded.
+    """A random bigram language model: ``logits = scale * W[last token] (+ position_scale * P[position])``.
 
-    Cheap, deterministic and peaked enough (``scale`` > 1) that decoders disagree in interesting ways; the
-    exercises' hidden tests draw many of these.
+    ``W ~ N(0, 1)`` of shape ``(V, V)`` and ``P ~ N(0, 1)`` of shape ``(max_len, V)``, seeded. Cheap, deterministic and
+    peaked enough (``scale`` > 1) that decoders disagree in interesting ways; the exercises' hidden tests draw many.
+    With ``position_scale = 0`` it is a true bigram model, in which two sequences made of the same transitions in a
+    different order have exactly the same probability; the per-position term breaks such ties.
     """
 
-    def __init__(self, vocab_size: int, seed: int = 0, scale: float = 2.0):
+    def __init__(self, vocab_size: int, seed: int = 0, scale: float = 2.0, position_scale: float = 0.0,
+                 max_len: int = 64):
         check_positive_int("vocab_size", vocab_size)
         g = torch.Generator().manual_seed(seed)
         self.vocab_size = vocab_size
-        self.table = scale * torch.randn(vocab_size, vocab_size, generator=g)  # (V, V)
+        self.table = scale * torch.randn(vocab_size, vocab_size, generator=g)           # (V, V)
+        self.position = position_scale * torch.randn(max_len, vocab_size, generator=g)  # (max_len, V)
 
     def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.table[input_ids[:, -1]]  # (N, V)
+        if input_ids.shape[1] > self.position.shape[0]:
+            raise ValueError(f"input_ids are longer ({input_ids.shape[1]}) than max_len={self.position.shape[0]}")
+        return self.table[input_ids[:, -1]] + self.position[input_ids.shape[1] - 1]  # (N, V)

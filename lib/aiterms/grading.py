@@ -79,7 +79,10 @@ def to_plain(value: Any) -> Any:
     raise TypeError(f"expected numbers, lists or tensors, got {type(value).__name__}")
 
 
-def compare_tokens(got: Any, expected: Any) -> str | None:
+TOL = 1e-5  # relative tolerance of float comparisons (see close)
+
+
+def compare_tokens(got: Any, expected: Any, *case: Any) -> str | None:
     """Token lists must be equal, element for element. Returns a problem description or ``None``."""
     try:
         got, expected = to_plain(got), to_plain(expected)
@@ -95,15 +98,16 @@ def compare_tokens(got: Any, expected: Any) -> str | None:
     return None
 
 
-def close(a: float, b: float, tol: float = 1e-5) -> bool:
+def close(a: float, b: float, tol: float = TOL) -> bool:
     """``|a - b| <= tol * max(1, |b|)`` (both -inf counts as equal)."""
     if math.isinf(a) or math.isinf(b):
         return a == b
     return abs(a - b) <= tol * max(1.0, abs(b))
 
 
-def compare_values(got: Any, expected: Any, tol: float = 1e-5) -> str | None:
+def compare_values(got: Any, expected: Any, *case: Any) -> str | None:
     """Structures must match: same nesting and lengths, equal ints, floats within :func:`close`.
+    (Extra arguments, the case, are ignored: comparators are called as ``compare(got, expected, *args)``.)
 
     Returns a short description of the first difference (where, not what the hidden answer is), or ``None``.
     """
@@ -127,7 +131,7 @@ def compare_values(got: Any, expected: Any, tol: float = 1e-5) -> str | None:
             return f"{path} should be a number, got {g!r}"
         if isinstance(e, int):
             return None if g == e else f"{path} is wrong"
-        return None if close(float(g), e, tol) else f"{path} is wrong (off by more than {tol:g})"
+        return None if close(float(g), e) else f"{path} is wrong (off by more than {TOL:g})"
 
     return walk(got, expected, "the result")
 
@@ -142,7 +146,8 @@ def check_cases(name: str, function: Callable, *, reference: Callable, cases: Se
         function: the learner's function.
         reference: the reference implementation (called before ``function``, with the same arguments).
         cases: ``(args, kwargs)`` pairs.
-        compare: ``compare(got, expected)`` -> ``None`` if right, else a short description of the problem.
+        compare: ``compare(got, expected, *args)`` -> ``None`` if right, else a short description of the problem
+            (``args`` are the case's arguments, for comparisons that must look at the input).
         forbid: reference functions that ``function`` must not call.
         describe: optional short description of a case for the failure message.
     """
@@ -163,7 +168,7 @@ def check_cases(name: str, function: Callable, *, reference: Callable, cases: Se
         except Exception as e:  # the learner's code failed: report it as the task's failure, briefly
             raise TaskFailed(f"{where}: raised {type(e).__name__}: {e}") from None
         try:
-            problem = compare(got, expected)
+            problem = compare(got, expected, *args)
         except Exception as e:
             problem = f"could not read the result ({type(e).__name__}: {e})"
         if problem:

@@ -37,7 +37,7 @@ class Task:
     cases: Callable[[random.Random], list[dict]]    # plain-data cases drawn from a seeded rng
     call: Callable[[Callable, dict], Any]           # call(function, case) -> raw result
     reference: str                                  # "module:function" of the reference implementation
-    compare: Callable[[Any, Any], str | None] = grading.compare_values
+    compare: Callable[[Any, Any, dict], str | None] = grading.compare_values  # (got, expected, case)
     describe: Callable[[dict], str] | None = None   # short description of a case for messages
     forbid: tuple[str, ...] = field(default=())     # "module:function"s the learner's code must not call
 

@@ -13,7 +13,7 @@ import torch
 
 from aiterms import grading
 from aiterms.checks import Task
-from aiterms.decoding import RandomBigramLM
+from aiterms.decoding import RandomBigramLM, sequence_logprob
 from aiterms.ngram import NGramLM
 
 _NGRAM_PROMPT = "i am going to the"
@@ -23,12 +23,15 @@ def build_model(spec: dict) -> Callable:
     if spec["kind"] == "ngram":
         return NGramLM()
     if spec["kind"] == "bigram":
-        return RandomBigramLM(spec["vocab_size"], seed=spec["seed"], scale=spec["scale"])
+        return RandomBigramLM(spec["vocab_size"], seed=spec["seed"], scale=spec["scale"],
+                              position_scale=spec.get("position_scale", 0.0))
     raise ValueError(f"unknown model kind {spec['kind']!r}")
 
 
 def _bigram(rng: random.Random, vocab_size: int) -> dict:
-    return {"kind": "bigram", "vocab_size": vocab_size, "seed": rng.randrange(10**6), "scale": rng.choice([1.0, 2.0, 3.0])}
+    # the per-position term makes exact ties between different sequences (practically) impossible
+    return {"kind": "bigram", "vocab_size": vocab_size, "seed": rng.randrange(10**6),
+            "scale": rng.choice([1.0, 2.0, 3.0]), "position_scale": 0.5}
 
 
 def _ngram_prompt() -> list[int]:
@@ -47,7 +50,7 @@ def greedy_cases(rng: random.Random) -> list[dict]:
                       "eos_token_id": None if i % 4 == 0 else rng.randrange(vocab_size)})
     # an EOS that greedy produces at once: output must be exactly [eos]
     model = _bigram(rng, 5)
-    first = int(torch.argmax(build_model(model).table[2]))
+    first = int(torch.argmax(build_model(model)(torch.tensor([[2]]))[0]))
     cases.append({"model": model, "prompt": [2], "max_new_tokens": 6, "eos_token_id": first})
     return cases
 
@@ -99,6 +102,33 @@ def call_beam_search(fn: Callable, case: dict) -> Any:
     return [(tokens, score) for tokens, score in hyps]
 
 
+def compare_beam_search(got: Any, expected: Any, case: dict) -> str | None:
+    """Same number of hypotheses with the same scores, best first. A hypothesis whose tokens differ from the
+    reference's is accepted only as a tie: a finished sequence, distinct from the others, whose score is its own
+    (recomputed from the model) and equals the reference's score at that rank."""
+    try:
+        got = [(list(map(int, tokens)), float(score)) for tokens, score in grading.to_plain(got)]
+    except (TypeError, ValueError) as e:
+        return f"expected a list of (tokens, score) pairs ({e})"
+    if len(got) != len(expected):
+        return f"returned {len(got)} hypotheses, expected {len(expected)}"
+    problem = grading.compare_values([s for _, s in got], [s for _, s in expected])
+    if problem:
+        return problem.replace("the result", "the scores")
+    if len({tuple(t) for t, _ in got}) != len(got):
+        return "the same hypothesis appears twice"
+    model, eos, n = build_model(case["model"]), case["eos_token_id"], case["max_new_tokens"]
+    for i, ((tokens, score), (exp_tokens, _)) in enumerate(zip(got, expected)):
+        if tokens == exp_tokens:
+            continue
+        finished = tokens and (eos not in tokens[:-1]) and (tokens[-1] == eos or len(tokens) == n) and len(tokens) <= n
+        true = sequence_logprob(model, case["prompt"], tokens) / len(tokens) ** case["length_penalty"] if finished \
+            else None
+        if true is None or not grading.close(true, score):
+            return f"the result[{i}] is wrong"
+    return None
+
+
 def describe_beam_search(case: dict) -> str:
     return ", ".join(f"{k}={case[k]!r}" for k in
                      ("num_beams", "max_new_tokens", "eos_token_id", "length_penalty", "early_stopping"))
@@ -113,5 +143,5 @@ TASKS = [
     Task("beam_step", "test_beam_step", 3, beam_step_cases, call_beam_step, "aiterms.beam_search:beam_step",
          forbid=FORBID),
     Task("beam_search", "test_beam_search", 5, beam_search_cases, call_beam_search, "aiterms.beam_search:beam_search",
-         describe=describe_beam_search, forbid=FORBID),
+         compare=compare_beam_search, describe=describe_beam_search, forbid=FORBID),
 ]

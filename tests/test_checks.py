@@ -1,0 +1,69 @@
+"""aiterms.checks: the task declarations shared by the in-kernel hidden tests and the judge."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiterms import checks, grading
+from aiterms.checks import beam_search as ex14
+from nbtools import ROOT
+
+
+@pytest.mark.parametrize("assignment", sorted(checks.ASSIGNMENTS))
+def test_tasks_match_the_notebook(assignment):
+    """Every task's test cell and points are the notebook's; every answer cell has a task."""
+    nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
+    meta = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
+    points = {m["grade_id"]: m["points"] for m in meta if m.get("grade")}
+    answers = {m["grade_id"] for m in meta if m.get("solution")}
+    tasks = checks.tasks(assignment)
+    assert {t.test_cell: t.points for t in tasks} == points
+    assert {t.function for t in tasks} == answers
+    for t in tasks:
+        cell = next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == t.test_cell)
+        assert f'check_task("{assignment}", "{t.function}", {t.function})' in "".join(cell["source"])
+
+
+@pytest.mark.parametrize("seed", [checks.PUBLIC_SEED, "salt-1", "salt-2"])
+def test_references_pass_their_own_checks(seed):
+    for t in checks.tasks("14-beam-search"):
+        cases = checks.draw_cases(t, "14-beam-search", seed)
+        assert len(cases) >= 20
+        json.dumps(cases)  # plain data only
+        for case in cases:
+            out = grading.to_plain(t.call(checks.resolve(t.reference), case))
+            assert t.compare(out, out, case) is None
+
+
+def test_cases_depend_on_the_seed_and_only_on_it():
+    t = checks.task("14-beam-search", "beam_search")
+    a = checks.draw_cases(t, "14-beam-search", "x")
+    assert a == checks.draw_cases(t, "14-beam-search", "x") != checks.draw_cases(t, "14-beam-search", "y")
+
+
+def tie_case():
+    # a pure bigram model (no position term): [1, 5, 1, 5, 1] and [5, 1, 5, 1, 1] use the same transitions
+    return {"model": {"kind": "bigram", "vocab_size": 8, "seed": 202444, "scale": 2.0}, "prompt": [6, 1],
+            "num_beams": 2, "max_new_tokens": 5, "eos_token_id": 3, "length_penalty": -0.5, "early_stopping": False}
+
+
+def test_beam_search_comparison_accepts_ties_and_nothing_else():
+    case = tie_case()
+    expected = grading.to_plain(ex14.call_beam_search(checks.resolve("aiterms.beam_search:beam_search"), case))
+    (a, score_a), (b, score_b) = expected
+    tied = [[5, 1, 5, 1, 1], [1, 5, 1, 5, 1]]
+    assert b in tied
+    other = tied[1 - tied.index(b)]
+    assert ex14.compare_beam_search([[a, score_a], [other, score_b]], expected, case) is None  # the other twin
+    assert ex14.compare_beam_search([[a, score_a], [[5, 1, 5, 1, 2], score_b]], expected, case) is not None  # a lie
+    assert ex14.compare_beam_search([[a, score_a], [a, score_a]], expected, case) is not None
+    assert ex14.compare_beam_search([[a, score_a]], expected, case) is not None
+    assert ex14.compare_beam_search([[a, score_a], [b, score_b + 0.1]], expected, case) is not None
+
+
+def test_unknown_assignment_or_task():
+    with pytest.raises(ValueError, match="assignment"):
+        checks.tasks("99-nothing")
+    with pytest.raises(ValueError, match="no task"):
+        checks.task("14-beam-search", "nothing")

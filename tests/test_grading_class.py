@@ -1,0 +1,256 @@
+"""`make grade` on a hostile class: every kind of submission in the grading design, with its expected score.
+
+One class, graded once by tools/grade.py (the judge + the sandboxed in-kernel run); each test checks one row of the
+table in the instructor guide. A second, small class checks zip files, late flags and idempotent regrading.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from html import unescape
+
+import nbformat
+import pytest
+
+from nbtools import ROOT, answer_cells, fill, make_course, read, scores
+
+A = "14-beam-search"
+SOURCE = ROOT / "solutions" / A / f"{A}.ipynb"
+RELEASE = ROOT / "exercises" / A / f"{A}.ipynb"
+FULL = {"test_greedy_decode": 2, "test_beam_step": 3, "test_beam_search": 5}
+pytestmark = [pytest.mark.slow]
+
+# ------------------------------------------------------------------------------------------------ answers
+# Correct, but written differently from the reference: plain Python lists and loops, numpy, float64, helpers.
+GREEDY_NUMPY = '''
+import numpy as np
+
+def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):
+    out = []
+    while len(out) < max_new_tokens:
+        scores = np.asarray(next_token_logprobs(model, [list(prompt) + out])[0], dtype=np.float64)
+        out.append(int(np.argmax(scores)))
+        if out[-1] == eos_token_id:
+            return out
+    return out
+'''
+STEP_LOOPS = '''
+def beam_step(beam_scores, logprobs, k):
+    rows = []
+    for b in range(logprobs.shape[0]):
+        for v in range(logprobs.shape[1]):
+            rows.append((float(beam_scores[b]) + float(logprobs[b, v]), b, v))
+    rows.sort(key=lambda r: -r[0])  # stable: ties keep (beam, token) order, like torch.topk here
+    rows = rows[:k]
+    return (torch.tensor([r[0] for r in rows]), [r[1] for r in rows], [r[2] for r in rows])
+'''
+SEARCH_HELPERS = '''
+def _length_normalised(logprob, length, alpha):
+    return float(logprob / length ** alpha)
+
+def _should_stop(best_running, finished, num_beams, length, max_new_tokens, alpha, early_stopping):
+    if len(finished) < num_beams:
+        return False
+    if early_stopping is True:
+        return True
+    horizon = max_new_tokens if (early_stopping == "never" and alpha > 0) else length
+    return not _length_normalised(best_running, horizon, alpha) > finished[-1][1]
+'''
+SEARCH_USING_HELPERS = '''
+def beam_search(model, prompt, num_beams, max_new_tokens, eos_token_id=None, length_penalty=1.0,
+                early_stopping=False):
+    running = [([], torch.zeros(()))]
+    finished = []
+    for step in range(1, max_new_tokens + 1):
+        logprobs = next_token_logprobs(model, [list(prompt) + toks for toks, _ in running])
+        scores = torch.stack([s for _, s in running])
+        top, beam, token = beam_step(scores, logprobs, 2 * num_beams)
+        beam, token = [int(x) for x in beam], [int(x) for x in token]
+        cands = [(running[b][0] + [t], s) for s, b, t in zip(top, beam, token)]
+        done = [t == eos_token_id or step == max_new_tokens for t in token]
+        finished += [(c[0], _length_normalised(c[1], step, length_penalty))
+                     for c, d in list(zip(cands, done))[:num_beams] if d]
+        finished = sorted(finished, key=lambda h: -h[1])[:num_beams]
+        running = [c for c, d in zip(cands, done) if not d][:num_beams]
+        if not running or _should_stop(running[0][1], finished, num_beams, step, max_new_tokens,
+                                       length_penalty, early_stopping):
+            break
+    return finished
+'''
+WRONG_GREEDY = '''
+def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):
+    return [0] * max_new_tokens
+'''
+WRONG_STEP = '''
+def beam_step(beam_scores, logprobs, k):
+    s, flat = torch.topk(logprobs.reshape(-1), min(k, logprobs.numel()))
+    return s, flat // logprobs.shape[1], flat % logprobs.shape[1]
+'''
+
+
+def hostile(solution: dict[str, str], course, inbox) -> dict[str, tuple[dict, dict]]:
+    """student -> (answer cells to use, expected points per test cell)."""
+    g, s, b = solution["greedy_decode"], solution["beam_step"], solution["beam_search"]
+    zero_g, zero_s, zero_b = ({**FULL, k: 0} for k in FULL)
+    return {
+        "correct": ({}, FULL),
+        "correct-written-differently": ({"greedy_decode": GREEDY_NUMPY, "beam_step": STEP_LOOPS,
+                                         "beam_search": SEARCH_HELPERS + SEARCH_USING_HELPERS}, FULL),
+        "wrong-greedy": ({"greedy_decode": WRONG_GREEDY}, zero_g),
+        "loop-in-function": ({"greedy_decode": "def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):"
+                                               "\n    while True:\n        pass"}, zero_g),
+        "loop-at-top-level": ({"beam_step": s + "\nwhile True:\n    pass"},
+                              {**FULL, "test_beam_step": 0, "test_beam_search": 0}),
+        "os-exit": ({"greedy_decode": "import os\nos._exit(1)\n" + g}, zero_g),
+        "sys-exit": ({"beam_search": b + "\nimport sys\nsys.exit('bye')"}, zero_b),
+        "segfault": ({"beam_step": "import ctypes\nctypes.string_at(0)\n" + s},
+                     {**FULL, "test_beam_step": 0, "test_beam_search": 0}),
+        "ignores-sigint-while-looping": ({"greedy_decode": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                          "def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):\n"
+                                          "    while True:\n        pass"}, zero_g),
+        "unbounded-memory": ({"beam_search": b + "\nhog = []\nwhile True:\n    hog.append(bytearray(10**8))"}, zero_b),
+        "patches-assertions": ({"greedy_decode": "import numpy, torch, builtins\n"
+                                "numpy.testing.assert_allclose = lambda *a, **k: None\n"
+                                "torch.testing.assert_close = lambda *a, **k: None\n" + WRONG_GREEDY}, zero_g),
+        "patches-grading-api": ({"beam_step": "import aiterms.grading, aiterms.checks\n"
+                                 "aiterms.grading.check_cases = lambda *a, **k: print('all passed')\n"
+                                 "aiterms.checks.check_task = lambda *a, **k: print('all passed')\n"
+                                 "aiterms.grading.compare_values = lambda *a, **k: None\n" + WRONG_STEP},
+                                {**FULL, "test_beam_step": 0, "test_beam_search": 0}),
+        "patches-builtins-and-import": ({"greedy_decode": "import builtins\n_real_import = builtins.__import__\n"
+                                         "builtins.isinstance = lambda *a: True\n"
+                                         "builtins.__import__ = lambda name, *a, **k: _real_import(name, *a, **k)\n"
+                                         + WRONG_GREEDY}, zero_g),
+        "eq-always-true": ({"beam_search": "class Anything(list):\n    def __eq__(self, other):\n        return True\n"
+                            "def beam_search(model, prompt, num_beams, max_new_tokens, eos_token_id=None, "
+                            "length_penalty=1.0, early_stopping=False):\n    return Anything()"}, zero_b),
+        "calls-reference": ({"beam_step": "from aiterms.beam_search import beam_step as _ref\n"
+                             "def beam_step(beam_scores, logprobs, k):\n    return _ref(beam_scores, logprobs, k)"},
+                            {**FULL, "test_beam_step": 0, "test_beam_search": 0}),
+        "hard-codes-visible-answers": ({
+            "greedy_decode": "def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):\n"
+                             "    if max_new_tokens == 5: return [0, 0, 0, 0, 0]\n"
+                             "    return lm.encode('store for milk <eos>')[:max_new_tokens]"}, zero_g),
+        "reads-solutions": ({"greedy_decode": f"import json\ntry:\n"
+                             f"    nb = json.load(open({str(ROOT / 'solutions' / A / f'{A}.ipynb')!r}))\n"
+                             f"    exec(''.join(c['source']).replace('### BEGIN SOLUTION', '') for c in nb['cells'] "
+                             f"if 'def greedy_decode' in ''.join(c['source']))\n"
+                             f"except Exception:\n" + "\n".join("    " + line for line in WRONG_GREEDY.strip().splitlines())},
+                            zero_g),
+        "reads-other-students-and-gradebook": ({"beam_search": f"import glob, json\n"
+                                                f"found = glob.glob({str(inbox)!r} + '/*/*/*.ipynb') + "
+                                                f"glob.glob({str(course)!r} + '/**/*', recursive=True)\n"
+                                                f"assert not found, found\n" + b}, FULL),  # sees nothing
+        "writes-gradebook": ({"greedy_decode": f"import sqlite3\ntry:\n"
+                              f"    con = sqlite3.connect({str(course / 'gradebook.db')!r})\n"
+                              f"    con.execute('UPDATE grade SET auto_score = 100')\n    con.commit()\n"
+                              f"except Exception:\n    pass\n" + WRONG_GREEDY}, zero_g),
+    }
+
+
+def edited(release: nbformat.NotebookNode, solution: dict, how: str) -> nbformat.NotebookNode:
+    """Correct answers, with the test cells tampered with."""
+    nb = fill(release, solution)
+    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    if how == "edits":
+        for c in tests:
+            c.source = "print('visible tests passed - more tests run at grading')"
+    elif how == "deletes":
+        nb.cells = [c for c in nb.cells if c not in tests]
+    elif how == "reorders":
+        nb.cells = tests + [c for c in nb.cells if c not in tests]
+    elif how == "strips-metadata":
+        for c in nb.cells:
+            c.metadata = {}
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    from grade import grade
+    tmp = tmp_path_factory.mktemp("hostile")
+    course, inbox = make_course(tmp), tmp / "inbox"
+    (course / ".grading-salt").write_text("tests")  # fixed secret cases, so the test is deterministic
+    release, solution = read(RELEASE), answer_cells(read(SOURCE))
+    expected = {}
+    for student, (answers, points) in hostile(solution, course, inbox).items():
+        write(inbox / student / A / f"{A}.ipynb", fill(release, {**solution, **answers}))
+        expected[student] = points
+    for how in ("edits", "deletes", "reorders", "strips-metadata"):
+        write(inbox / f"{how}-test-cells" / A / f"{A}.ipynb", edited(release, solution, how))
+        expected[f"{how}-test-cells"] = FULL
+    table = grade(inbox, course, jobs=2, job_timeout=5)
+    return course, scores(course, A), expected, table
+
+
+def write(path, nb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+STUDENTS = sorted(list(hostile({"greedy_decode": "", "beam_step": "", "beam_search": ""}, ROOT, ROOT)) +
+                  [f"{how}-test-cells" for how in ("edits", "deletes", "reorders", "strips-metadata")])
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_each_kind_of_submission_gets_its_expected_score(graded, student):
+    _, got, expected, _ = graded
+    assert got[student] == expected[student]
+
+
+def test_every_learner_has_feedback_and_a_csv_row(graded):
+    course, got, expected, table = graded
+    rows = {r["student_id"]: r for r in csv.DictReader((course / "grades.csv").open())}
+    assert set(rows) == set(expected)
+    for student, points in expected.items():
+        assert float(rows[student]["score"]) == sum(points.values())
+        html = unescape((course / "feedback" / student / A / f"{A}.html").read_text())
+        assert "Graded by the course" in html
+        for secret in ("BEGIN HIDDEN TESTS", f'check_task("{A}"'):
+            assert secret not in html, f"{student}'s feedback shows hidden-test source ({secret})"
+    assert "errored" in table and "beam_search" in table
+
+
+def test_feedback_says_what_happened(graded):
+    course = graded[0]
+    read_html = lambda s: (course / "feedback" / s / A / f"{A}.html").read_text()  # noqa: E731
+    assert "exit status 1" in read_html("os-exit")
+    assert "segmentation fault" in read_html("segfault")
+    assert "time limit" in read_html("loop-in-function")
+    assert "MemoryError" in read_html("unbounded-memory")
+    assert "reference implementation" in read_html("calls-reference")
+    assert "hidden case" in read_html("hard-codes-visible-answers")
+    assert "visible tests passed - more tests run at grading" in read_html("correct")
+    assert "all tests passed" not in read_html("correct").lower()
+
+
+def test_no_submission_reached_the_gradebook(graded):
+    course, got, _, _ = graded
+    assert max(p for student in got.values() for p in student.values()) <= max(FULL.values())
+
+
+# ------------------------------------------------------------------------------------------------ zips, late, regrading
+def test_zips_late_flags_and_idempotent_regrading(tmp_path):
+    from grade import grade
+    course, inbox = make_course(tmp_path), tmp_path / "inbox"
+    (course / ".grading-salt").write_text("tests")
+    release, solution = read(RELEASE), answer_cells(read(SOURCE))
+    write(inbox / "on-time" / A / f"{A}.ipynb", fill(release, solution))
+    (inbox / "on-time" / A / "timestamp.txt").write_text("2026-11-30 12:00:00.000000 UTC")
+    write(inbox / "late" / A / f"{A}.ipynb", fill(release, {**solution, "greedy_decode": WRONG_GREEDY}))
+    (inbox / "late" / A / "timestamp.txt").write_text("2026-12-02 18:00:00.000000 UTC")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(f"{A}/{A}.ipynb", nbformat.writes(fill(release, solution)))
+        z.writestr("../../escape.ipynb", "{}")  # a path that tries to leave the folder: ignored
+    (inbox / "zipped.zip").write_bytes(buffer.getvalue())
+
+    table = grade(inbox, course, duedate="2026-12-01 17:00:00 UTC")
+    first = (course / "grades.csv").read_text()
+    assert scores(course, A) == {"on-time": FULL, "late": {**FULL, "test_greedy_decode": 0}, "zipped": FULL}
+    assert "late: late (25.0 h)" in table
+    assert not (tmp_path / "escape.ipynb").exists()
+
+    grade(inbox, course)  # regrade: same grades, same rows
+    assert (course / "grades.csv").read_text() == first
