@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -290,6 +291,8 @@ def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, hid
 def record(url: str, course: Path, results: list) -> None:
     """Write the judge's points into the course gradebook and the feedback notebooks into autograded/."""
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
+    warnings.filterwarnings("ignore", category=SAWarning)  # raised inside nbgrader's add_submission
     with Gradebook(url) as gb:
         for sub, verdict, nb in results:
             gb.update_or_create_student(sub.student)
@@ -359,12 +362,12 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
     scratch = Path(tempfile.mkdtemp(prefix="aiterms-grade-"))
     hide = [ROOT, course, inbox.resolve(), scratch, Path.home()]
     try:
-        judges, templates = {}, {}
-        for assignment in sorted({s.assignment for s in subs}):
-            register(assignment, course, url, duedate)
-            templates[assignment] = scratch / f"template-{assignment}.db"
-            register(assignment, course, f"sqlite:///{templates[assignment]}", None)
-            judges[assignment] = Judge(assignment, salt, scratch, job_timeout=job_timeout)
+        assignments = sorted({s.assignment for s in subs})
+        templates = {a: scratch / f"template-{a}.db" for a in assignments}
+        with ThreadPoolExecutor(max_workers=2) as pool:  # the course gradebook, and a private copy for the kernels
+            list(pool.map(lambda args: register(*args), [(a, course, url, duedate) for a in assignments] +
+                          [(a, course, f"sqlite:///{templates[a]}", None) for a in assignments]))
+        judges = {a: Judge(a, salt, scratch, job_timeout=job_timeout) for a in assignments}
         results = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(grade_one, s, judges, scratch, templates, hide) for s in subs]
