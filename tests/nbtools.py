@@ -40,6 +40,7 @@ def make_course(tmp: Path) -> Path:
     course.mkdir()
     shutil.copy(ROOT / "nbgrader_config.py", course)
     (course / "solutions").symlink_to(ROOT / "solutions")
+    (course / ".grading-salt").write_text("tests")  # fixed secret cases: tests are deterministic
     return course
 
 

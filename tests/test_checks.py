@@ -67,3 +67,39 @@ def test_unknown_assignment_or_task():
         checks.tasks("99-nothing")
     with pytest.raises(ValueError, match="no task"):
         checks.task("14-beam-search", "nothing")
+
+
+def run_answers(answers: dict[str, str]) -> dict:
+    """Execute answer cells the way the judge's worker does (setup cells first), in this process."""
+    from tools_path import judge_setup_cells
+    namespace: dict = {"__name__": "__main__"}
+    for src in judge_setup_cells("14-beam-search"):
+        exec(src, namespace)
+    for src in answers.values():
+        exec(src, namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("salt", ["salt-a", "salt-b", "salt-c", "salt-d"])
+def test_every_wrong_implementation_fails_whatever_the_salt(salt):
+    """The hidden checks must catch each wrong answer for any course's secret cases, not just the tests' salt."""
+    from nbtools import answer_cells, read
+    from test_exercises import SOURCE, wrong_answers
+    solution = answer_cells(read(SOURCE))
+    for student, (function, src) in wrong_answers().items():
+        if "calls_reference" in student:  # caught by the stripped library in the sandbox, not by values
+            continue
+        namespace = run_answers({**solution, function: src})
+        t = checks.task("14-beam-search", function)
+        failed = False
+        for case in checks.draw_cases(t, "14-beam-search", salt):
+            expected = grading.to_plain(t.call(checks.resolve(t.reference), case))
+            try:
+                got = grading.to_plain(t.call(namespace[function], case))
+            except Exception:
+                failed = True
+                break
+            if t.compare(got, expected, case):
+                failed = True
+                break
+        assert failed, f"{student} passes every hidden case drawn with salt {salt!r}"

@@ -142,6 +142,8 @@ def hostile(solution: dict[str, str], course, inbox) -> dict[str, tuple[dict, di
                                                 f"found = glob.glob({str(inbox)!r} + '/*/*/*.ipynb') + "
                                                 f"glob.glob({str(course)!r} + '/**/*', recursive=True)\n"
                                                 f"assert not found, found\n" + b}, FULL),  # sees nothing
+        "reads-environment": ({"greedy_decode": "import os\nassert 'GRADER_SECRET' not in os.environ\n" + g},
+                              FULL),  # the grader's environment is not passed on
         "writes-gradebook": ({"greedy_decode": f"import sqlite3\ntry:\n"
                               f"    con = sqlite3.connect({str(course / 'gradebook.db')!r})\n"
                               f"    con.execute('UPDATE grade SET auto_score = 100')\n    con.commit()\n"
@@ -171,7 +173,6 @@ def graded(tmp_path_factory):
     from grade import grade
     tmp = tmp_path_factory.mktemp("hostile")
     course, inbox = make_course(tmp), tmp / "inbox"
-    (course / ".grading-salt").write_text("tests")  # fixed secret cases, so the test is deterministic
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
     expected = {}
     for student, (answers, points) in hostile(solution, course, inbox).items():
@@ -180,7 +181,12 @@ def graded(tmp_path_factory):
     for how in ("edits", "deletes", "reorders", "strips-metadata"):
         write(inbox / f"{how}-test-cells" / A / f"{A}.ipynb", edited(release, solution, how))
         expected[f"{how}-test-cells"] = FULL
-    table = grade(inbox, course, jobs=2, job_timeout=5)
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("GRADER_SECRET", "a token the learner must not see")
+    try:
+        table = grade(inbox, course, jobs=2, job_timeout=5)
+    finally:
+        monkeypatch.undo()
     return course, scores(course, A), expected, table
 
 
@@ -222,6 +228,9 @@ def test_feedback_says_what_happened(graded):
     assert "reference implementation" in read_html("calls-reference")
     assert "hidden case" in read_html("hard-codes-visible-answers")
     assert "visible tests passed - more tests run at grading" in read_html("correct")
+    # the flagged cell is replaced, and the rest of the notebook still runs: task 2's visible tests pass
+    assert "not run at grading" in read_html("os-exit") and "could not be run" not in read_html("os-exit")
+    assert "visible tests passed - more tests run at grading" in read_html("os-exit")
     assert "all tests passed" not in read_html("correct").lower()
 
 
@@ -234,7 +243,6 @@ def test_no_submission_reached_the_gradebook(graded):
 def test_zips_late_flags_and_idempotent_regrading(tmp_path):
     from grade import grade
     course, inbox = make_course(tmp_path), tmp_path / "inbox"
-    (course / ".grading-salt").write_text("tests")
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
     write(inbox / "on-time" / A / f"{A}.ipynb", fill(release, solution))
     (inbox / "on-time" / A / "timestamp.txt").write_text("2026-11-30 12:00:00.000000 UTC")

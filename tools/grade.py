@@ -188,10 +188,9 @@ def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> 
     or crash replaced by a short error."""
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells,
                                         OverwriteKernelspec)
-    nb = json.loads(sub.notebook.read_text())
+    nb = nbformat.reads(sub.notebook.read_text(), as_version=4)  # (joins multi-line sources, unlike json.loads)
     for index, what in bad_cells.items():
-        nb["cells"][index]["source"] = f"raise RuntimeError({f'not run at grading: when the grader ran this cell, it {what}'!r})"
-    nb = nbformat.from_dict(nb)
+        nb.cells[index].source = f"raise RuntimeError({f'not run at grading: when the grader ran this cell, it {what}'!r})"
     resources = {"nbgrader": {"db_url": f"sqlite:///{template_db}", "assignment": sub.assignment,
                               "notebook": sub.notebook.stem, "student": sub.student}}
     for step in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(add_missing_cells=True),
@@ -211,8 +210,9 @@ def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, tem
         nbformat.write(sanitised(sub, bad_cells, template_db), work / "in.ipynb")
     except Exception as e:
         return None, f"the notebook could not be prepared for running ({type(e).__name__})"
-    env = tool_env(HOME=str(work), JUPYTER_RUNTIME_DIR=str(work / "runtime"), IPYTHONDIR=str(work / "ipython"),
-                   MPLCONFIGDIR=str(work / "mpl"), JUPYTER_CONFIG_DIR=str(work / "jupyter"))
+    env = sandbox.minimal_env(HOME=str(work), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
+                              IPYTHONDIR=str(work / "ipython"), MPLCONFIGDIR=str(work / "mpl"),
+                              JUPYTER_CONFIG_DIR=str(work / "jupyter"))
     outcome = sandbox.run(
         [sys.executable, "-c", RUN_NOTEBOOK, str(work / "in.ipynb"), str(work / "out.ipynb"), str(KERNEL_CELL_TIMEOUT)],
         hide=hide, ro=[Path(sys.prefix), Path(sys.base_prefix), ROOT / "lib"], rw=[work], cwd=work,
@@ -234,9 +234,9 @@ def rebuilt(sub: Submission) -> dict:
     """When the in-kernel run failed: the release notebook with the learner's answer cells, not run."""
     release = json.loads((ROOT / "exercises" / sub.assignment / f"{sub.assignment}.ipynb").read_text())
     try:
-        answers = {c["metadata"]["nbgrader"]["grade_id"]: c.get("source", "") for c in
-                   json.loads(sub.notebook.read_text())["cells"] if c.get("metadata", {}).get("nbgrader", {})
-                   .get("solution")}
+        answers = {c.metadata.nbgrader.grade_id: c.source for c in
+                   nbformat.reads(sub.notebook.read_text(), as_version=4).cells
+                   if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
     except Exception:
         answers = {}
     for c in release["cells"]:

@@ -47,6 +47,15 @@ class Outcome:
         return f"exited with status {self.returncode}"
 
 
+def minimal_env(**extra: str) -> dict[str, str]:
+    """The only environment a sandboxed command gets: no variable of the grader's (tokens, passwords, paths)."""
+    import sys
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+           "LANG": "C.UTF-8", "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    env.update(extra)
+    return env
+
+
 def available() -> bool:
     """Can this machine make the namespaces? (Checked once per run by tools/grade.py.)"""
     try:
@@ -88,7 +97,9 @@ def run(argv: list[str], *, hide: list[Path], ro: list = (), rw: list = (), cwd:
         timeout: float, mem_mb: int = 2048, cpu_s: int | None = None, env: dict | None = None,
         stdin: bytes = b"", max_output: int = 16 * 2**20) -> Outcome:
     """Run ``argv`` in the sandbox. ``ro``/``rw``: folders kept (read-only / writable), each a path or a
-    ``(source, destination)`` pair; ``cwd`` must be inside one of them or outside every hidden folder."""
+    ``(source, destination)`` pair; ``cwd`` must be inside one of them or outside every hidden folder.
+    ``env``: the whole environment (default :func:`minimal_env`); nothing of the caller's is passed on."""
+    env = env if env is not None else minimal_env()
     hide = sorted({Path(p).resolve() for p in hide if Path(p).exists()}, key=lambda p: len(p.parts))
     ro, rw = _binds(ro), _binds(rw)
     cpu_s = cpu_s or int(timeout) + 5

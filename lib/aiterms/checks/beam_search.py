@@ -83,6 +83,14 @@ def beam_search_cases(rng: random.Random) -> list[dict]:
               "eos_token_id": 1, "length_penalty": 0.0, "early_stopping": "never"},
              {"model": {"kind": "ngram"}, "prompt": _ngram_prompt(), "num_beams": 1, "max_new_tokens": 6,
               "eos_token_id": 1, "length_penalty": 1.0, "early_stopping": False}]
+    # found by search: here the result depends on when the search stops (early_stopping True / False)
+    for seed, vocab_size, prompt, k, n, eos, alpha, stop in [(10, 6, 4, 2, 8, 4, 0.0, True),
+                                                             (14, 10, 4, 2, 8, 8, 0.0, True),
+                                                             (21, 7, 0, 3, 7, 0, 2.0, False),
+                                                             (48, 9, 3, 2, 6, 3, 1.0, False)]:
+        cases.append({"model": {"kind": "bigram", "vocab_size": vocab_size, "seed": seed, "scale": 2.0,
+                                "position_scale": 0.5}, "prompt": [prompt], "num_beams": k, "max_new_tokens": n,
+                      "eos_token_id": eos, "length_penalty": alpha, "early_stopping": stop})
     for i in range(30):
         vocab_size = rng.randint(4, 12)
         cases.append({"model": _bigram(rng, vocab_size),
