@@ -196,6 +196,8 @@ def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> 
     for step in (ClearOutput(), DeduplicateIds(), OverwriteKernelspec(), OverwriteCells(add_missing_cells=True),
                  CheckCellMetadata()):
         nb, resources = step.preprocess(nb, resources)
+    for i, cell in enumerate(nb.cells):  # cells nbgrader restored come without an id
+        cell.setdefault("id", f"restored-{i}")
     return nb
 
 
