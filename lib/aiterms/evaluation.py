@@ -66,3 +66,52 @@ def accuracy(predictions: Sequence, targets: Sequence) -> float:
     if not targets:
         raise ValueError("targets must not be empty")
     return sum(p is not None and p == t for p, t in zip(predictions, targets)) / len(targets)
+
+
+def solve(model, problems: Sequence, fmt: str, samples: int = 1, temperature: float = 0.0, seed: int = 0,
+          max_new_tokens: int | None = None) -> list[list[str]]:
+    """The model's responses to arithmetic problems: ``samples`` per problem, greedy or sampled.
+
+    Prompts of equal length are batched together (:func:`aiterms.transformer.generate_batch`). Deterministic for a
+    ``seed``. Returns, per problem, ``samples`` decoded responses (specials removed).
+    """
+    import torch
+
+    from aiterms import arithmetic
+    from aiterms.tokenizer import TOKENIZER
+    from aiterms.transformer import generate_batch
+
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if temperature == 0 and samples > 1:
+        raise ValueError("samples > 1 needs temperature > 0 (greedy decoding gives the same answer every time)")
+    prompts = [TOKENIZER.encode_prompt(arithmetic.prompt(p)) for p in problems]
+    out: list[list[str]] = [[] for _ in problems]
+    generator = torch.Generator().manual_seed(seed)
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(prompts):
+        by_length.setdefault(len(ids), []).append(i)
+    for length, rows in sorted(by_length.items()):
+        budget = max_new_tokens or model.config.block_size - length + 1
+        batch = [prompts[i] for i in rows for _ in range(samples)]
+        for start in range(0, len(batch), 512):
+            chunk = batch[start:start + 512]
+            generated = generate_batch(model, chunk, budget, eos_id=TOKENIZER.eos_id, temperature=temperature,
+                                       generator=generator)
+            for j, ids in enumerate(generated, start=start):
+                out[rows[j // samples]].append(TOKENIZER.decode(ids))
+    return out
+
+
+def score(problems: Sequence, responses: Sequence[Sequence[str]], k: int | None = None) -> dict[str, float]:
+    """Accuracy of the first response, majority-vote accuracy and (with ``k``) pass@k over the responses."""
+    from aiterms import arithmetic
+
+    answers = [[arithmetic.extract_answer(r) for r in rs] for rs in responses]
+    right = [[a == p.answer for a in ans] for p, ans in zip(problems, answers)]
+    result = {"accuracy": sum(r[0] for r in right) / len(right),
+              "majority": sum(majority_vote(a) == p.answer for p, a in zip(problems, answers)) / len(problems)}
+    if k is not None:
+        result[f"pass@{k}"] = mean_pass_at_k(right, k)
+        result["pass@1"] = mean_pass_at_k(right, 1)
+    return result
