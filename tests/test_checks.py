@@ -69,11 +69,11 @@ def test_unknown_assignment_or_task():
         checks.task("14-beam-search", "nothing")
 
 
-def run_answers(answers: dict[str, str]) -> dict:
+def run_answers(assignment: str, answers: dict[str, str]) -> dict:
     """Execute answer cells the way the judge's worker does (setup cells first), in this process."""
     from tools_path import judge_setup_cells
     namespace: dict = {"__name__": "__main__"}
-    for src in judge_setup_cells("14-beam-search"):
+    for src in judge_setup_cells(assignment):
         exec(src, namespace)
     for src in answers.values():
         exec(src, namespace)
@@ -81,18 +81,19 @@ def run_answers(answers: dict[str, str]) -> dict:
 
 
 @pytest.mark.parametrize("salt", ["salt-a", "salt-b", "salt-c", "salt-d"])
-def test_every_wrong_implementation_fails_whatever_the_salt(salt):
+@pytest.mark.parametrize("assignment", sorted(checks.ASSIGNMENTS))
+def test_every_wrong_implementation_fails_whatever_the_salt(assignment, salt):
     """The hidden checks must catch each wrong answer for any course's secret cases, not just the tests' salt."""
     from nbtools import answer_cells, read
-    from test_exercises import SOURCE, wrong_answers
-    solution = answer_cells(read(SOURCE))
-    for student, (function, src) in wrong_answers().items():
+    from test_exercises import source, wrong_answers
+    solution = answer_cells(read(source(assignment)))
+    for student, (function, src) in wrong_answers(assignment).items():
         if "calls_reference" in student:  # caught by the stripped library in the sandbox, not by values
             continue
-        namespace = run_answers({**solution, function: src})
-        t = checks.task("14-beam-search", function)
+        namespace = run_answers(assignment, {**solution, function: src})
+        t = checks.task(assignment, function)
         failed = False
-        for case in checks.draw_cases(t, "14-beam-search", salt):
+        for case in checks.draw_cases(t, assignment, salt):
             expected = grading.to_plain(t.call(checks.resolve(t.reference), case))
             try:
                 got = grading.to_plain(t.call(namespace[function], case))

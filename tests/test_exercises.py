@@ -1,5 +1,6 @@
-"""The nbgrader round trip of every exercise: release in sync, solution full marks, release zero, wrong answers caught,
-feedback without hidden tests."""
+"""The nbgrader round trip of every exercise (every assignment registered in aiterms.checks.ASSIGNMENTS):
+the release is in sync and clean, the solution gets full marks, the untouched release zero, every wrong answer in
+tests/wrong/ loses its task, and the feedback shows no hidden test."""
 from __future__ import annotations
 
 import csv
@@ -10,110 +11,125 @@ from html import unescape
 import nbformat
 import pytest
 
+from aiterms import checks
 from nbtools import ROOT, answer_cells, fill, make_course, read, scores
 
-ASSIGNMENT = "14-beam-search"
-SOURCE = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-RELEASE = ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-POINTS = {"test_greedy_decode": 2, "test_beam_step": 3, "test_beam_search": 5}
-TEST_OF = {"greedy_decode": "test_greedy_decode", "beam_step": "test_beam_step", "beam_search": "test_beam_search"}
-wrong = importlib.import_module("wrong.ex14_beam_search")
+ASSIGNMENTS = sorted(checks.ASSIGNMENTS)
 
 
-def wrong_answers() -> dict[str, tuple[str, str]]:
-    """student id -> (task's answer cell, wrong source)."""
-    out = {f"wrong-{task}-{name}": (task, src) for task, variants in wrong.WRONG.items() for name, src in variants.items()}
-    solution = answer_cells(read(SOURCE))["beam_search"]
-    for name, edits in wrong.BEAM_SEARCH_EDITS.items():
-        src = solution if name != "calls_reference" else read(SOURCE).cells[
-            [c.metadata.get("nbgrader", {}).get("grade_id") for c in read(SOURCE).cells].index("beam_search")].source
-        for old, new in edits:
-            assert old in src, f"edit {name!r} no longer applies to the solution: {old!r}"
-            src = src.replace(old, new)
-        out[f"wrong-beam_search-{name}"] = ("beam_search", src)
-    return out
+def source(a: str):
+    return ROOT / "solutions" / a / f"{a}.ipynb"
 
 
-def test_release_is_in_sync(tmp_path):
+def release_path(a: str):
+    return ROOT / "exercises" / a / f"{a}.ipynb"
+
+
+def points(a: str) -> dict[str, float]:
+    return {t.test_cell: t.points for t in checks.tasks(a)}
+
+
+def grade_cell_of(a: str, function: str) -> str:
+    return checks.task(a, function).test_cell
+
+
+def wrong_answers(a: str) -> dict[str, tuple[str, str]]:
+    """student id -> (task's function, wrong source), from tests/wrong/ex<NN_topic>.py."""
+    module = importlib.import_module(f"wrong.ex{a.replace('-', '_')}")
+    return {f"wrong-{name}": answer for name, answer in module.wrong_answers(answer_cells(read(source(a)))).items()}
+
+
+WRONG_CASES = [(a, student) for a in ASSIGNMENTS for student in sorted(wrong_answers(a))]
+
+
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_release_is_in_sync(a, tmp_path):
     """The committed exercises/ equal a fresh `nbgrader generate_assignment` of solutions/."""
     from release import release
-    release([ASSIGNMENT], tmp_path)
-    fresh, committed = read(tmp_path / ASSIGNMENT / RELEASE.name), read(RELEASE)
+    release([a], tmp_path)
+    fresh, committed = read(tmp_path / a / f"{a}.ipynb"), read(release_path(a))
     assert json.dumps(fresh, sort_keys=True) == json.dumps(committed, sort_keys=True), (
         "exercises/ is out of date: run `make release` and commit the result")
 
 
-def test_release_has_no_solutions_or_hidden_tests():
-    text = RELEASE.read_text()
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_release_has_no_solutions_or_hidden_tests(a):
+    text = release_path(a).read_text()
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "check_task"):
         assert marker not in text
-    stubs = [c for c in read(RELEASE).cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source]
-    assert len(stubs) == len(answer_cells(read(SOURCE)))
+    stubs = [c for c in read(release_path(a)).cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source]
+    assert len(stubs) == len(answer_cells(read(source(a))))
+
+
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_at_least_four_wrong_implementations_per_task(a):
+    counts: dict[str, int] = {}
+    for function, _ in wrong_answers(a).values():
+        counts[function] = counts.get(function, 0) + 1
+    assert set(counts) == {t.function for t in checks.tasks(a)} and min(counts.values()) >= 4, counts
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    """Grade a class: the solution, the untouched release and every wrong implementation, with tools/grade.py."""
+    """One class with, per assignment, the solution, the untouched release and every wrong implementation,
+    graded once with tools/grade.py. Student ids are "<assignment>--<who>"."""
     from grade import grade
     tmp = tmp_path_factory.mktemp("class")
     course = make_course(tmp)
-    release, solution = read(RELEASE), answer_cells(read(SOURCE))
-    class_ = {"solution": fill(release, solution), "unmodified": release}
-    for student, (task, src) in wrong_answers().items():
-        class_[student] = fill(release, {**solution, task: src})
-    for student, nb in class_.items():
-        path = tmp / "inbox" / student / ASSIGNMENT / RELEASE.name
+    students = {}
+    for a in ASSIGNMENTS:
+        release, solution = read(release_path(a)), answer_cells(read(source(a)))
+        students[(a, "solution")] = fill(release, solution)
+        students[(a, "unmodified")] = release
+        for student, (function, src) in wrong_answers(a).items():
+            students[(a, student)] = fill(release, {**solution, function: src})
+    for (a, who), nb in students.items():
+        path = tmp / "inbox" / f"{a}--{who}" / a / f"{a}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(nb, path)
     table = grade(tmp / "inbox", course)
-    return course, scores(course, ASSIGNMENT), table, class_
+    got = {(a, student.split("--", 1)[1]): s for a in ASSIGNMENTS for student, s in scores(course, a).items()}
+    return course, got, table, students
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("grading-14")]
+pytestmark = [pytest.mark.slow]
 
 
-def test_solution_gets_full_marks(graded_class):
-    _, got, _, _ = graded_class
-    assert got["solution"] == POINTS
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_solution_gets_full_marks(graded_class, a):
+    assert graded_class[1][(a, "solution")] == points(a)
 
 
-def test_unmodified_release_gets_zero(graded_class):
-    _, got, _, _ = graded_class
-    assert got["unmodified"] == {k: 0 for k in POINTS}
+@pytest.mark.parametrize("a", ASSIGNMENTS)
+def test_unmodified_release_gets_zero(graded_class, a):
+    assert graded_class[1][(a, "unmodified")] == {k: 0 for k in points(a)}
 
 
-@pytest.mark.parametrize("student", sorted(wrong_answers()))
-def test_wrong_implementation_loses_its_task(graded_class, student):
-    _, got, _, _ = graded_class
-    task = TEST_OF[wrong_answers()[student][0]]
-    assert got[student][task] < POINTS[task], f"{student} was not caught by the hidden tests of {task}"
-    # the other tasks keep their points (a wrong task 2 may sink task 3, which uses it)
-    for other, points in POINTS.items():
-        if other != task and not (task == "test_beam_step" and other == "test_beam_search"):
-            assert got[student][other] == points, f"{student} lost points on {other}"
-
-
-def test_at_least_four_wrong_implementations_per_task():
-    counts = {}
-    for task, _ in wrong_answers().values():
-        counts[task] = counts.get(task, 0) + 1
-    assert set(counts) == set(TEST_OF) and min(counts.values()) >= 4, counts
+@pytest.mark.parametrize("a,student", WRONG_CASES)
+def test_wrong_implementation_loses_its_task(graded_class, a, student):
+    got = graded_class[1][(a, student)]
+    function = wrong_answers(a)[student][0]
+    cell = grade_cell_of(a, function)
+    assert got[cell] < points(a)[cell], f"{student} was not caught by the hidden tests of {cell}"
+    # tasks that do not use the wrong function keep their points
+    solution = answer_cells(read(source(a)))
+    for t in checks.tasks(a):
+        uses = t.function != function and f"{function}(" in solution[t.function]
+        if t.test_cell != cell and not uses:
+            assert got[t.test_cell] == t.points, f"{student} lost points on {t.test_cell}"
 
 
 def test_feedback_and_grades_csv(graded_class):
-    course, got, table, class_ = graded_class
-    files = sorted((course / "feedback").glob(f"*/{ASSIGNMENT}/*.html"))
-    assert len(files) == len(class_)
-    for f in files:
-        html = unescape(f.read_text())
-        for secret in ("BEGIN HIDDEN TESTS", f'check_task("{ASSIGNMENT}"'):
-            assert secret not in html, f"{f} shows hidden test source ({secret!r})"
-    assert "visible tests passed - more tests run at grading" in (course / "feedback" / "solution" / ASSIGNMENT /
-                                                                   f"{ASSIGNMENT}.html").read_text()
-    wrong_html = (course / "feedback" / "wrong-beam_search-top_k_per_beam" / ASSIGNMENT / f"{ASSIGNMENT}.html")
-    assert "beam_search: hidden case" in wrong_html.read_text()
+    course, got, table, students = graded_class
+    for (a, who) in students:
+        html = unescape((course / "feedback" / f"{a}--{who}" / a / f"{a}.html").read_text())
+        for secret in ("BEGIN HIDDEN TESTS", f'check_task("{a}"'):
+            assert secret not in html, f"{a}--{who}'s feedback shows hidden test source ({secret!r})"
+        if who == "solution":
+            assert "visible tests passed - more tests run at grading" in html
     rows = list(csv.DictReader((course / "grades.csv").open()))
-    assert {r["student_id"] for r in rows} == set(class_)
-    by_student = {r["student_id"]: float(r["score"]) for r in rows}
-    assert by_student["solution"] == sum(POINTS.values()) and by_student["unmodified"] == 0
-    assert "beam_search" in table and "errored" in table and "late: none" in table
+    assert {(r["assignment"], r["student_id"]) for r in rows} >= {(a, f"{a}--{w}") for a, w in students}
+    score = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
+    for a in ASSIGNMENTS:
+        assert score[(a, f"{a}--solution")] == sum(points(a).values()) and score[(a, f"{a}--unmodified")] == 0
+    assert "errored" in table and "late: none" in table

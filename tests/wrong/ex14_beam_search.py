@@ -1,7 +1,8 @@
 """Plausible wrong answers to exercise 14, per task (grade_id of the answer cell -> name -> source).
 
 Each source replaces the learner's answer cell; the other cells keep the reference solution. Autograding must give
-every one of them less than full marks on its task (tests/test_exercises.py).
+every one of them less than full marks on its task (tests/test_exercises.py), whatever the grading salt
+(tests/test_checks.py). Every exercise has such a module, tests/wrong/ex<NN_topic>.py, with ``wrong_answers``.
 """
 
 WRONG = {
@@ -104,6 +105,15 @@ def beam_step(beam_scores, logprobs, k):
     return aiterms.beam_search.beam_step(beam_scores, logprobs, k)
 ''',
     },
+    "beam_search": {
+        "calls_reference": '''
+import aiterms.beam_search as _r
+def beam_search(model, prompt, num_beams, max_new_tokens, eos_token_id=None, length_penalty=1.0,
+                early_stopping=False):
+    return [tuple(h) for h in _r.beam_search(model, prompt, num_beams, max_new_tokens, eos_token_id,
+                                             length_penalty, early_stopping)]
+''',
+    },
 }
 
 # Task 3 variants are edits of the reference solution: (old line, new line) replacements.
@@ -123,7 +133,17 @@ BEAM_SEARCH_EDITS = {
                           "        finished = [] if length < max_new_tokens else finished")],
     "k_candidates_only": [("beam_step(scores, logprobs, 2 * num_beams)", "beam_step(scores, logprobs, num_beams)")],
     "no_early_stopping": [("        if len(finished) == num_beams:\n", "        if False:\n")],
-    "calls_reference": [('    ### BEGIN SOLUTION\n', '    ### BEGIN SOLUTION\n    import aiterms.beam_search as _r\n'
-                         '    return [tuple(h) for h in _r.beam_search(model, prompt, num_beams, max_new_tokens, '
-                         'eos_token_id, length_penalty, early_stopping)]\n')],
 }
+
+
+def wrong_answers(solution: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """name -> (task's function, wrong source), given the solution's answer cells (markers removed)."""
+    out = {f"{task}-{name}": (task, src) for task, variants in WRONG.items() for name, src in variants.items()}
+    for name, edits in BEAM_SEARCH_EDITS.items():
+        src = solution["beam_search"]
+        for old, new in edits:
+            if old not in src:
+                raise AssertionError(f"edit {name!r} no longer applies to the solution: {old!r}")
+            src = src.replace(old, new)
+        out[f"beam_search-{name}"] = ("beam_search", src)
+    return out
