@@ -9,7 +9,7 @@ MATHJAX := _vendor/mathjax/tex-chtml.js
 SUBMISSIONS ?= submitted
 JOBS ?= 2
 
-.PHONY: help setup book test release grade bench lock sysdeps clean
+.PHONY: help setup models book test release grade bench lock sysdeps clean
 
 help:  ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -29,10 +29,15 @@ $(MATHJAX):  # MathJax served from the site itself: no CDN (npm registry at inst
 
 setup: $(STAMP) $(MATHJAX)  ## create .venv with the pinned dependencies and vendor MathJax
 
-book: setup  ## set everything up and build the site into _build/html
+models: setup checkpoints/metrics.json  ## run the training pipeline: checkpoints/ (about 4 minutes, once)
+
+checkpoints/metrics.json: lib/aiterms/pipeline.py lib/aiterms/sft.py lib/aiterms/transformer.py lib/aiterms/supervised_data.py lib/aiterms/arithmetic.py lib/aiterms/tokenizer.py
+	$(BIN)/python -m aiterms.pipeline --out checkpoints
+
+book: models  ## set everything up and build the site into _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: setup  ## run every test (library, notebooks, nbgrader round trips, the built site)
+test: models  ## run every test (library, notebooks, nbgrader round trips, the built site)
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions
 
 release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)

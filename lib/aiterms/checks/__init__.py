@@ -20,8 +20,23 @@ from typing import Any, Callable
 
 from aiterms import grading
 
-#: assignment -> module that declares its TASKS
-ASSIGNMENTS = {"14-beam-search": "aiterms.checks.beam_search"}
+def _discover() -> dict[str, str]:
+    """assignment -> module, for every module of this package that declares ``ASSIGNMENT`` and ``TASKS``."""
+    import pkgutil
+    from pathlib import Path
+    found = {}
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if info.name == "worker":
+            continue
+        source = (Path(__file__).parent / f"{info.name}.py").read_text()
+        for line in source.splitlines():
+            if line.startswith("ASSIGNMENT = "):
+                found[line.split("=", 1)[1].strip().strip("\"'")] = f"aiterms.checks.{info.name}"
+    return dict(sorted(found.items()))
+
+
+#: assignment -> module that declares its TASKS (each module says ``ASSIGNMENT = "NN-topic"``)
+ASSIGNMENTS = _discover()
 
 #: the seed of the cases that the in-kernel hidden tests draw (the judge uses a secret one)
 PUBLIC_SEED = "public"

@@ -16,6 +16,7 @@ from aiterms.checks import Task
 from aiterms.decoding import RandomBigramLM, sequence_logprob
 from aiterms.ngram import NGramLM
 
+ASSIGNMENT = "14-beam-search"
 _NGRAM_PROMPT = "i am going to the"
 
 

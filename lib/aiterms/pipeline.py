@@ -1,0 +1,184 @@
+"""The full training pipeline, end to end in minutes: `python -m aiterms.pipeline` (or `make models`).
+
+    collection -> processing -> pretraining -> SFT -> (RL) -> evaluation -> export (-> deployment)
+
+1. **Collection**: a messy "scraped" corpus of arithmetic lines (:func:`aiterms.supervised_data.collect`), with
+   duplicates, malformed lines, wrong answers and leaked test problems; the held-out test problems are drawn first.
+2. **Processing**: parse, verify, deduplicate, decontaminate, split (:func:`aiterms.supervised_data.process`).
+3. **Pretraining**: next-token prediction on every character of the clean corpus (``"47+85=132"``).
+4. **SFT**: from the pretrained weights, two models with the same budget: step-by-step (chain of thought) and
+   direct answers, loss on the response only (:mod:`aiterms.sft`).
+5. **RL** (optional, as in the glossary's list): not run here yet; the RL chapters add GRPO at this point
+   (:data:`RL_STAGE` says so in the metrics).
+6. **Evaluation**: greedy accuracy by problem size on the held-out test problems, for both models; on a harder set
+   (``hard_digits``, rare in training) the step-by-step model's greedy pass@1 and sampled pass@k, the starting point
+   of reinforcement learning.
+7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``) and ``metrics.json`` in ``out``.
+   **Deployment**: ``python -m aiterms.serve --checkpoint <out>/sft-cot.pt``.
+
+Deterministic for a seed; every setting is in :class:`PipelineConfig`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from aiterms import arithmetic, supervised_data
+from aiterms.evaluation import score, solve
+from aiterms.sft import TrainConfig, pretrain_examples, sft_examples, train
+from aiterms.tokenizer import TOKENIZER
+from aiterms.transformer import GPT, GPTConfig
+
+RL_STAGE = "not run: chapter 16 (GRPO) adds reinforcement learning here"
+
+
+@dataclass
+class PipelineConfig:
+    seed: int = 0
+    out: str = "checkpoints"
+    digits: tuple[int, ...] = (1, 2, 3)        # problem sizes the models are trained and tested on
+    hard_digits: int = 4                       # the harder set: rare in training, room for RL to improve
+    hard_weight: float = 0.3                   # hard problems in the SFT data, relative to the largest size
+    min_share: float = 0.25                    # each size at least this share of the largest (small sizes repeat)
+    ops: tuple[str, ...] = ("+", "-")
+    raw_lines: int = 24000
+    test_per_size: int = 200
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 128
+    block_size: int = 96
+    pretrain: TrainConfig = field(default_factory=lambda: TrainConfig(steps=300, lr=3e-3))
+    sft: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2500, lr=3e-3))
+    pass_k: int = 8
+    temperature: float = 1.0
+
+
+def _by_size(problems: list[arithmetic.Problem]) -> dict[int, list[arithmetic.Problem]]:
+    out: dict[int, list[arithmetic.Problem]] = {}
+    for p in problems:
+        out.setdefault(len(str(max(p.a, p.b))), []).append(p)
+    return dict(sorted(out.items()))
+
+
+def run(config: PipelineConfig, progress: bool = True) -> dict:
+    """Run every stage; write the checkpoints and metrics.json into ``config.out``; return the metrics."""
+    torch.manual_seed(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings, metrics = {}, {"config": json.loads(json.dumps(asdict(config), default=str)), "rl": RL_STAGE}
+    say = print if progress else (lambda *a, **k: None)
+
+    # 1. collection: the test set first, then a messy corpus that leaks some of it
+    start = time.perf_counter()
+    test = []
+    for d in config.digits:  # at most a fifth of a size's distinct problems, so that training keeps the rest
+        space = len({supervised_data.normalise_key(p) for p in
+                     arithmetic.sample_problems(2000, d, seed=config.seed, ops=config.ops)})
+        drawn = arithmetic.sample_problems(4 * config.test_per_size, d, seed=config.seed + 1000 + d, ops=config.ops)
+        unique = list({supervised_data.normalise_key(p): p for p in drawn}.values())
+        test += unique[:min(config.test_per_size, space // 5)]
+    hard = arithmetic.sample_problems(config.test_per_size, config.hard_digits, seed=config.seed + 2000,
+                                      ops=config.ops)
+    raw = supervised_data.collect(config.raw_lines, config.digits, seed=config.seed, ops=config.ops,
+                                  test_problems=test)
+    timings["collection"] = time.perf_counter() - start
+
+    # 2. processing
+    start = time.perf_counter()
+    data = supervised_data.process(raw, test, seed=config.seed)
+    timings["processing"] = time.perf_counter() - start
+    metrics["data"] = data.report
+    say(data.table())
+
+    # 3. pretraining on the clean corpus: every character
+    start = time.perf_counter()
+    model = GPT.from_seed(GPTConfig(TOKENIZER.vocab_size, config.block_size, config.n_layer, config.n_head,
+                                    config.n_embd), config.seed)
+    texts = [arithmetic.prompt(p) + arithmetic.direct_response(p) for p in data.train]
+    metrics["pretrain_loss"] = train(model, pretrain_examples(texts, config.block_size), config.pretrain,
+                                     desc="pretraining", progress=progress)[-1]
+    model.save(out / "pretrained.pt", stage="pretrained")
+    timings["pretraining"] = time.perf_counter() - start
+
+    # 4. SFT: step-by-step and direct, same budget, same data. Deduplication leaves few small problems (there are
+    #    only 155 one-digit ones), so small sizes are repeated up to a minimum share; a few harder problems join.
+    groups = _by_size(data.train)
+    largest = max(len(g) for g in groups.values())
+    balanced = []
+    for g in groups.values():
+        n = max(len(g), int(config.min_share * largest))
+        balanced += (g * (n // len(g) + 1))[:n]
+    extra = arithmetic.sample_problems(max(1, int(config.hard_weight * largest)), config.hard_digits,
+                                       seed=config.seed + 3000, ops=config.ops)
+    hard_keys = {supervised_data.normalise_key(p) for p in hard}
+    extra = [p for p in extra if supervised_data.normalise_key(p) not in hard_keys]
+    metrics["sft_examples"] = {"by_digits": {d: len(g) for d, g in _by_size(balanced).items()},
+                               "hard": len(extra)}
+    models = {}
+    for fmt in ("cot", "direct"):
+        start = time.perf_counter()
+        models[fmt] = GPT.load(out / "pretrained.pt")
+        pairs = supervised_data.to_pairs(balanced + extra, fmt)
+        metrics[f"sft_{fmt}_loss"] = train(models[fmt], sft_examples(pairs, config.block_size), config.sft,
+                                           desc=f"SFT ({fmt})", progress=progress)[-1]
+        timings[f"sft_{fmt}"] = time.perf_counter() - start
+
+    # 5. RL: see RL_STAGE
+
+    # 6. evaluation
+    start = time.perf_counter()
+    for fmt, m in models.items():
+        metrics[f"{fmt}_accuracy_by_digits"] = {
+            d: score(ps, solve(m, ps, fmt))["accuracy"] for d, ps in _by_size(test).items()}
+        metrics[f"{fmt}_accuracy"] = score(test, solve(m, test, fmt))["accuracy"]
+    sampled = solve(models["cot"], hard, "cot", samples=config.pass_k, temperature=config.temperature,
+                    seed=config.seed)
+    metrics["hard"] = {"digits": config.hard_digits,
+                       "greedy_pass@1": score(hard, solve(models["cot"], hard, "cot"))["accuracy"],
+                       **{f"sampled_{k}": v for k, v in score(hard, sampled, k=config.pass_k).items()}}
+    timings["evaluation"] = time.perf_counter() - start
+
+    # 7. export
+    for fmt, m in models.items():
+        m.save(out / f"sft-{fmt}.pt", stage=f"sft-{fmt}", accuracy=metrics[f"{fmt}_accuracy"])
+    metrics["seconds"] = timings
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    say(table(metrics))
+    return metrics
+
+
+def table(metrics: dict) -> str:
+    """The metrics after each stage, as text."""
+    s, d, h = metrics["seconds"], metrics["data"], metrics["hard"]
+    k = next(key for key in h if key.startswith("sampled_pass@") and key != "sampled_pass@1")
+    rows = [("collection", f"{d['raw lines']} raw lines", s["collection"]),
+            ("processing", f"kept {d['kept']} (train {d['train']}, val {d['val']})", s["processing"]),
+            ("pretraining", "final loss {:.3f}".format(metrics["pretrain_loss"]), s["pretraining"])]
+    for fmt in ("cot", "direct"):
+        acc = ", ".join(f"{n}d {v:.0%}" for n, v in metrics[f"{fmt}_accuracy_by_digits"].items())
+        rows.append((f"SFT {fmt}", "loss {:.3f}; accuracy {}".format(metrics[f"sft_{fmt}_loss"], acc),
+                     s[f"sft_{fmt}"]))
+    rows.append(("RL", metrics["rl"], 0.0))
+    rows.append(("evaluation", "{}-digit (cot): greedy {:.0%}, sampled pass@1 {:.0%}, {} {:.0%}".format(
+        h["digits"], h["greedy_pass@1"], h["sampled_pass@1"], k[len("sampled_"):], h[k]), s["evaluation"]))
+    rows.append(("total", "", sum(s.values())))
+    return "\n".join(f"{stage:<14}{result:<66}{sec:>8.1f}" for stage, result, sec in
+                     [("stage", "result", float("nan"))] + rows).replace("     nan", " seconds")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the training pipeline and export the course's checkpoints.")
+    parser.add_argument("--out", default="checkpoints", help="folder for the checkpoints and metrics.json")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    run(PipelineConfig(seed=args.seed, out=args.out))
+
+
+if __name__ == "__main__":
+    main()
