@@ -38,7 +38,8 @@ book: models  ## set everything up and build the site into _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 test: models  ## run every test (library, notebooks, nbgrader round trips, the built site)
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions
+	# one torch thread per process: the JOBS workers (and the kernels they start) share the cores
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions
 
 release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 	$(BIN)/python tools/release.py
