@@ -116,16 +116,7 @@ class CharTokenizer:
         Raises:
             ValueError: unknown character, or ``L - 1 > max_len`` ("response longer than the context").
         """
-        check_positive_int("max_len", max_len)
-        prompt_part = self.encode_prompt(prompt)                 # <bos> prompt <sep>
-        response_part = self.encode(response) + [self.eos_id]    # response <eos>
-        ids = prompt_part + response_part[:-1]
-        if len(ids) > max_len:
-            raise ValueError(f"prompt and response need {len(ids)} input positions (<bos> prompt <sep> response) but "
-                             f"max_len={max_len}: response longer than the context")
-        labels = [IGNORE_INDEX] * (len(prompt_part) - 1) + response_part
-        response_mask = [0] * (len(prompt_part) - 1) + [1] * len(response_part)
-        return ids, labels, response_mask
+        return encode_pair(prompt, response, max_len, tokenizer=self)
 
 
 #: The course's tokenizer (vocabulary above); use it rather than building another, so that ids stay stable.
@@ -156,3 +147,21 @@ def collate(examples: Sequence[tuple[Sequence[int], Sequence[int], Sequence[int]
         labels[row, :len(l)] = torch.tensor(list(l), dtype=torch.long)
         mask[row, :len(m)] = torch.tensor(list(m), dtype=torch.float32)
     return ids, labels, mask
+
+
+def encode_pair(prompt: str, response: str, max_len: int, tokenizer: CharTokenizer | None = None
+                ) -> tuple[list[int], list[int], list[int]]:
+    """``(ids, labels, response_mask)`` of one supervised example: see :meth:`CharTokenizer.encode_pair`, which
+    calls this function (so that one function holds the layout; exercise 3 asks learners to write it)."""
+    tok = TOKENIZER if tokenizer is None else tokenizer
+    check_positive_int("max_len", max_len)
+    prompt_part = tok.encode_prompt(prompt)                 # <bos> prompt <sep>
+    response_part = tok.encode(response) + [tok.eos_id]    # response <eos>
+    ids = prompt_part + response_part[:-1]
+    if len(ids) > max_len:
+        raise ValueError(f"prompt and response need {len(ids)} input positions (<bos> prompt <sep> response) but "
+                         f"max_len={max_len}: response longer than the context")
+    labels = [IGNORE_INDEX] * (len(prompt_part) - 1) + response_part
+    response_mask = [0] * (len(prompt_part) - 1) + [1] * len(response_part)
+    return ids, labels, response_mask
+
