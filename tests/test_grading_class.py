@@ -109,7 +109,7 @@ def hostile(solution: dict[str, str], course, inbox) -> dict[str, tuple[dict, di
         "ignores-sigint-while-looping": ({"greedy_decode": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                           "def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):\n"
                                           "    while True:\n        pass"}, zero_g),
-        "unbounded-memory": ({"beam_search": b + "\nhog = []\nwhile True:\n    hog.append(bytearray(10**8))"}, zero_b),
+        "unbounded-memory": ({"beam_search": b + "\nhog = []\nwhile True:\n    hog.append(bytearray(10**9))"}, zero_b),
         "patches-assertions": ({"greedy_decode": "import numpy, torch, builtins\n"
                                 "numpy.testing.assert_allclose = lambda *a, **k: None\n"
                                 "torch.testing.assert_close = lambda *a, **k: None\n" + WRONG_GREEDY}, zero_g),
@@ -184,7 +184,7 @@ def graded(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GRADER_SECRET", "a token the learner must not see")
     try:
-        table = grade(inbox, course, jobs=2, job_timeout=5)
+        table = grade(inbox, course, jobs=2, job_timeout=8)
     finally:
         monkeypatch.undo()
     return course, scores(course, A), expected, table

@@ -88,7 +88,8 @@ def train(model: GPT, examples: Sequence[tuple[list[int], list[int], list[int]]]
                                                  * max(0.0, 1 - s / config.steps))
     model.train()
     losses = []
-    bar = tqdm(range(config.steps), desc=desc, disable=not progress, leave=False)
+    # a bar on a terminal; none in logs and notebooks (disable=None: only when writing to a TTY)
+    bar = tqdm(range(config.steps), desc=desc, disable=None if progress else True, leave=False)
     for _ in bar:
         idx = torch.randint(len(examples), (config.batch_size,), generator=g).tolist()
         ids, labels, mask = collate([examples[i] for i in idx])
