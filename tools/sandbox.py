@@ -101,6 +101,7 @@ def run(argv: list[str], *, hide: list[Path], ro: list = (), rw: list = (), cwd:
     ``env``: the whole environment (default :func:`minimal_env`); nothing of the caller's is passed on."""
     env = env if env is not None else minimal_env()
     hide = sorted({Path(p).resolve() for p in hide if Path(p).exists()}, key=lambda p: len(p.parts))
+    hide = [p for p in hide if not any(q != p and q in p.parents for q in hide)]  # covered by a parent already
     ro, rw = _binds(ro), _binds(rw)
     cpu_s = cpu_s or int(timeout) + 5
 
