@@ -39,7 +39,7 @@ book: models  ## set everything up and build the site into _build/html
 
 test: models  ## run every test (library, notebooks, nbgrader round trips, the built site)
 	# one torch thread per process: the JOBS workers (and the kernels they start) share the cores
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests book solutions
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests solutions
 
 release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 	$(BIN)/python tools/release.py
@@ -47,8 +47,8 @@ release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assi
 grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
 	$(BIN)/python tools/grade.py $(SUBMISSIONS)
 
-bench: setup  ## time notebooks, the book build, autograding and beam search; prints a table, writes _build/bench.json
-	$(BIN)/python tools/bench.py
+bench: setup  ## time notebooks, book build, grading, trainings, peer comparisons (BENCH="--only ppo"); table + _build/bench.json
+	$(BIN)/python tools/bench.py $(BENCH)
 
 lock:  ## rewrite constraints.txt from the current .venv
 	echo '# The lock: exact versions of every package in .venv (pip freeze). Regenerate with make lock.' > constraints.txt

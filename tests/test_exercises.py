@@ -1,6 +1,10 @@
 """The nbgrader round trip of every exercise (every assignment registered in aiterms.checks.ASSIGNMENTS):
 the release is in sync and clean, the solution gets full marks, the untouched release zero, every wrong answer in
-tests/wrong/ loses its task, and the feedback shows no hidden test."""
+tests/wrong/ loses its task, and the feedback shows no hidden test.
+
+To keep the class small, the wrong answers travel together: submission k of an assignment holds the k-th wrong answer
+of every task that has one (the solution elsewhere), so a task's points are checked against its own wrong answer, and
+tasks without one in that submission must keep theirs. (tests/test_checks.py also runs each wrong answer alone.)"""
 from __future__ import annotations
 
 import csv
@@ -42,6 +46,21 @@ def wrong_answers(a: str) -> dict[str, tuple[str, str]]:
 WRONG_CASES = [(a, student) for a in ASSIGNMENTS for student in sorted(wrong_answers(a))]
 
 
+def wrong_submissions(a: str) -> dict[str, dict[str, str]]:
+    """submission name -> {function: wrong source}: the k-th wrong answer of every task, together."""
+    by_function: dict[str, list[str]] = {}
+    for student in sorted(wrong_answers(a)):
+        by_function.setdefault(wrong_answers(a)[student][0], []).append(student)
+    rounds = max(len(v) for v in by_function.values())
+    return {f"wrong-round{k}": {f: students[k] for f, students in by_function.items() if k < len(students)}
+            for k in range(rounds)}
+
+
+def submission_of(a: str, student: str) -> tuple[str, dict[str, str]]:
+    """(the submission holding this wrong answer, {function: wrong answer's student name} of that submission)."""
+    return next((name, held) for name, held in wrong_submissions(a).items() if student in held.values())
+
+
 @pytest.mark.parametrize("a", ASSIGNMENTS)
 def test_release_is_in_sync(a, tmp_path):
     """The committed exercises/ equal a fresh `nbgrader generate_assignment` of solutions/."""
@@ -81,8 +100,9 @@ def graded_class(tmp_path_factory):
         release, solution = read(release_path(a)), answer_cells(read(source(a)))
         students[(a, "solution")] = fill(release, solution)
         students[(a, "unmodified")] = release
-        for student, (function, src) in wrong_answers(a).items():
-            students[(a, student)] = fill(release, {**solution, function: src})
+        wrong = wrong_answers(a)
+        for name, held in wrong_submissions(a).items():
+            students[(a, name)] = fill(release, {**solution, **{f: wrong[w][1] for f, w in held.items()}})
     for (a, who), nb in students.items():
         path = tmp / "inbox" / f"{a}--{who}" / a / f"{a}.ipynb"
         path.parent.mkdir(parents=True)
@@ -107,16 +127,17 @@ def test_unmodified_release_gets_zero(graded_class, a):
 
 @pytest.mark.parametrize("a,student", WRONG_CASES)
 def test_wrong_implementation_loses_its_task(graded_class, a, student):
-    got = graded_class[1][(a, student)]
+    name, held = submission_of(a, student)
+    got = graded_class[1][(a, name)]
     function = wrong_answers(a)[student][0]
     cell = grade_cell_of(a, function)
     assert got[cell] < points(a)[cell], f"{student} was not caught by the hidden tests of {cell}"
-    # tasks that do not use the wrong function keep their points
+    # tasks with no wrong answer in this submission, that use no function that has one, keep their points
     solution = answer_cells(read(source(a)))
     for t in checks.tasks(a):
-        uses = t.function != function and f"{function}(" in solution[t.function]
-        if t.test_cell != cell and not uses:
-            assert got[t.test_cell] == t.points, f"{student} lost points on {t.test_cell}"
+        uses = any(f"{f}(" in solution[t.function] for f in held if f != t.function)
+        if t.function not in held and not uses:
+            assert got[t.test_cell] == t.points, f"{name} (with {student}) lost points on {t.test_cell}"
 
 
 def test_feedback_and_grades_csv(graded_class):

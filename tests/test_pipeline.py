@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from aiterms import pipeline
+from aiterms import grpo, pipeline
 from aiterms.sft import TrainConfig
 from aiterms.transformer import GPT
 
@@ -14,7 +14,8 @@ from aiterms.transformer import GPT
 def tiny(out) -> pipeline.PipelineConfig:
     return pipeline.PipelineConfig(out=str(out), raw_lines=600, digits=(1, 2), hard_digits=3, test_per_size=20,
                                    n_layer=1, n_head=2, n_embd=32, pretrain=TrainConfig(steps=5, batch_size=16),
-                                   sft=TrainConfig(steps=10, batch_size=16), pass_k=2)
+                                   sft=TrainConfig(steps=10, batch_size=16), pass_k=2, rl_pool=40,
+                                   rl=grpo.GRPOConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12))
 
 
 @pytest.fixture(scope="module")
@@ -25,25 +26,29 @@ def run(tmp_path_factory):
 
 def test_every_stage_reports_and_exports(run):
     out, metrics = run
-    for stage in ("collection", "processing", "pretraining", "sft_cot", "sft_direct", "evaluation"):
+    for stage in ("collection", "processing", "pretraining", "sft_cot", "sft_direct", "rl", "evaluation"):
         assert stage in metrics["seconds"]
-    assert "chapter 16" in metrics["rl"]  # the place left for RL
+    rl = metrics["rl"]  # chapter 16: GRPO from the step-by-step model, with its training curve
+    assert "GRPO" in rl["stage"] and rl["digits"] == 3 and 0 < rl["problems"] <= 40
+    assert rl["history"]["step"] == [1, 2] and rl["history"]["eval_step"] == [0, 2]
+    assert rl["history"]["eval_pass@1"][0] == metrics["hard"]["greedy_pass@1"]
+    assert 0 <= metrics["hard_rl"]["greedy_pass@1"] <= 1 and set(metrics["rl_accuracy_by_digits"]) == {1, 2}
     report = metrics["data"]
     assert report["raw lines"] == 600 and report["contaminated dropped"] > 0
     assert report["train"] + report["val"] == report["kept"]
     assert set(metrics["cot_accuracy_by_digits"]) == {1, 2}
     assert 0 <= metrics["hard"]["sampled_pass@1"] <= metrics["hard"]["sampled_pass@2"] <= 1
     assert json.loads((out / "metrics.json").read_text())["data"] == report
-    for name in ("pretrained", "sft-cot", "sft-direct"):
+    for name in ("pretrained", "sft-cot", "sft-direct", "rl-grpo"):
         model = GPT.load(out / f"{name}.pt")
         assert model.config.n_embd == 32
-    assert "SFT cot" in pipeline.table(metrics) and "total" in pipeline.table(metrics)
+    assert all(word in pipeline.table(metrics) for word in ("SFT cot", "RL (GRPO)", "total"))
 
 
 def test_deterministic_for_a_seed(run, tmp_path):
     out, metrics = run
     again = pipeline.run(tiny(tmp_path), progress=False)
-    for key in ("data", "pretrain_loss", "sft_cot_loss", "cot_accuracy_by_digits", "hard"):
+    for key in ("data", "pretrain_loss", "sft_cot_loss", "cot_accuracy_by_digits", "hard", "hard_rl"):
         assert again[key] == metrics[key]
     a, b = GPT.load(out / "sft-cot.pt"), GPT.load(tmp_path / "sft-cot.pt")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

@@ -1,7 +1,9 @@
 """The built site: builds offline with -W, leaks no solution, has no broken link, loads nothing from the network.
 
-The book is built once per test session (module fixture) into `_build/html` with the execution cache kept, so a
-rebuild only executes notebooks whose code changed. With pytest-xdist every test here runs on one worker
+The book is built once per test session (module fixture) into `_build/html`, with the notebook execution cache
+emptied first: every chapter notebook runs against the current library (a cached run would not notice a library
+change), and an error in any of them fails the -W build. This is the suite's only run of the chapter notebooks
+(nbval runs the solution notebooks); the build leaves the cache filled, so a later `make book` is quick. With pytest-xdist every test here runs on one worker
 (`--dist loadfile`, or xdist_group "book" under `--dist loadgroup`), so the book is built once. Another test that
 reads _build/html must not run at the same time on another worker: this fixture deletes and rebuilds it.
 
@@ -214,13 +216,14 @@ def _file_text(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def build() -> subprocess.CompletedProcess:
-    """Build the book once: a fresh _build/html (no stale pages), the notebook execution cache kept."""
+    """Build the book once: a fresh _build/html (no stale pages), every notebook executed (cache emptied)."""
     if not JUPYTER_BOOK.exists():
         pytest.fail(f"{JUPYTER_BOOK} not found: run `make setup`")
     if not MATHJAX.exists():
         pytest.fail(f"{MATHJAX.relative_to(ROOT)} missing: run `make setup` (vendors MathJax, served by the site)")
     shutil.rmtree(HTML, ignore_errors=True)
     shutil.rmtree(BUILD / ".doctrees", ignore_errors=True)
+    shutil.rmtree(BUILD / ".jupyter_cache", ignore_errors=True)
     result = subprocess.run(
         [str(JUPYTER_BOOK), "build", ".", "--warningiserror", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,

@@ -7,7 +7,9 @@ Rows:
 * the book build, cold (empty execution cache, new output folder) and cached (the same again);
 * grading: a synthetic class of 60 chapter-14 submissions (correct, wrong, faulty and cheating ones) through
   `make grade` end to end, judge and sandbox included: submissions per minute (target: at least 20 on 2 cores);
-* beam search against transformers' `generate(num_beams=k)` on the same tiny random GPT-2: time and identical output.
+* beam search against transformers' `generate(num_beams=k)` on the same tiny random GPT-2: time and identical output;
+* every chapter benchmark `tools/bench_<name>.py` (its `rows()`): trainings that take minutes and comparisons with
+  peer libraries (e.g. our PPO against Stable-Baselines3's). Each can also run alone: `python tools/bench_<name>.py`.
 
 Budgets come from the course design notes; nothing here asserts them: read the table.
 """
@@ -162,11 +164,31 @@ def hf(model, prompt, k, new, eos, use_cache):
     return result
 
 
+def chapter_benchmarks() -> dict[str, Path]:
+    """name -> tools/bench_<name>.py, each with a ``rows() -> list[dict]``."""
+    return {p.stem.removeprefix("bench_"): p for p in sorted(Path(__file__).parent.glob("bench_*.py"))}
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'what':<78}{'seconds':>9}  details")
+    for row in rows:
+        details = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                            for k, v in row.items() if k not in ("what", "seconds"))
+        print(f"{row['what']:<78}{row['seconds']:>9.2f}  {details}")
+
+
 def main() -> None:
+    import importlib
     parser = argparse.ArgumentParser(description="Measure the course's time and memory budgets.")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["pipeline", "notebooks", "book", "grading", "beam"],
+    extra = chapter_benchmarks()
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["pipeline", "notebooks", "book", "grading", "beam", *extra],
                         help="parts to leave out")
+    parser.add_argument("--only", nargs="*", default=None, choices=["pipeline", "notebooks", "book", "grading", "beam",
+                                                                    *extra], help="run only these parts")
     args = parser.parse_args()
+    if args.only is not None:
+        args.skip = [p for p in ["pipeline", "notebooks", "book", "grading", "beam", *extra] if p not in args.only]
     rows: list[dict] = []
     if "pipeline" not in args.skip:
         print("running the training pipeline ...", flush=True)
@@ -184,12 +206,12 @@ def main() -> None:
     if "beam" not in args.skip:
         print("beam search against transformers ...", flush=True)
         rows += time_beam_search()
+    for name, path in extra.items():
+        if name not in args.skip:
+            print(f"running {path.name} ...", flush=True)
+            rows += importlib.import_module(path.stem).rows()
 
-    print(f"\n{'what':<78}{'seconds':>9}  details")
-    for row in rows:
-        details = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                            for k, v in row.items() if k not in ("what", "seconds"))
-        print(f"{row['what']:<78}{row['seconds']:>9.2f}  {details}")
+    print_table(rows)
     out = ROOT / "_build" / "bench.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2))

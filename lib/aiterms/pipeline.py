@@ -8,19 +8,24 @@
 3. **Pretraining**: next-token prediction on every character of the clean corpus (``"47+85=132"``).
 4. **SFT**: from the pretrained weights, two models with the same budget: step-by-step (chain of thought) and
    direct answers, loss on the response only (:mod:`aiterms.sft`).
-5. **RL** (optional, as in the glossary's list): not run here yet; the RL chapters add GRPO at this point
-   (:data:`RL_STAGE` says so in the metrics).
-6. **Evaluation**: greedy accuracy by problem size on the held-out test problems, for both models; on a harder set
-   (``hard_digits``, rare in training) the step-by-step model's greedy pass@1 and sampled pass@k, the starting point
-   of reinforcement learning.
-7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``) and ``metrics.json`` in ``out``.
+5. **RL**: GRPO (chapter 16, :mod:`aiterms.grpo`) from the step-by-step SFT model, on ``hard_digits`` problems that
+   are not in the held-out hard set, rewarded for a right answer (plus a little for the format); its greedy pass@1 on
+   the held-out hard set is logged during training (``metrics["rl"]["history"]``).
+6. **Evaluation**: greedy accuracy by problem size on the held-out test problems, for the three models; on a harder
+   set (``hard_digits``, rare in training) the step-by-step model's greedy pass@1 and sampled pass@k, the starting
+   point of reinforcement learning (``hard``), and the same after GRPO (``hard_rl``).
+7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``, ``rl-grpo.pt``) and
+   ``metrics.json`` in ``out``.
    **Deployment**: ``python -m aiterms.serve --checkpoint <out>/sft-cot.pt``.
 
-Deterministic for a seed; every setting is in :class:`PipelineConfig`.
+Deterministic for a seed and a number of torch threads (``threads``, default 1: with another number the sums inside
+training run in another order, and after thousands of steps the models differ); every setting is in
+:class:`PipelineConfig`.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,18 +33,22 @@ from pathlib import Path
 
 import torch
 
-from aiterms import arithmetic, supervised_data
+from aiterms import arithmetic, grpo, supervised_data
 from aiterms.evaluation import score, solve
 from aiterms.sft import TrainConfig, pretrain_examples, sft_examples, train
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, GPTConfig
 
-RL_STAGE = "not run: chapter 16 (GRPO) adds reinforcement learning here"
+#: what the RL stage is (chapter 16); ``metrics["rl"]["stage"]``
+RL_STAGE = "GRPO (chapter 16) from sft-cot on hard_digits problems"
+#: ``metrics["rl"]`` when the stage is skipped (``PipelineConfig.rl = None``)
+RL_SKIPPED = "not run (PipelineConfig.rl is None)"
 
 
 @dataclass
 class PipelineConfig:
     seed: int = 0
+    threads: int = 1                           # torch threads: fixed, so every machine trains the same models
     out: str = "checkpoints"
     digits: tuple[int, ...] = (1, 2, 3)        # problem sizes the models are trained and tested on
     hard_digits: int = 4                       # the harder set: rare in training, room for RL to improve
@@ -56,6 +65,8 @@ class PipelineConfig:
     sft: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2500, lr=3e-3))
     pass_k: int = 8
     temperature: float = 1.0
+    rl: grpo.GRPOConfig | None = field(default_factory=grpo.GRPOConfig)  # the RL stage (chapter 16); None: skip
+    rl_pool: int = 4000                        # hard_digits problems drawn for RL (minus the held-out hard set)
 
 
 def _by_size(problems: list[arithmetic.Problem]) -> dict[int, list[arithmetic.Problem]]:
@@ -67,10 +78,11 @@ def _by_size(problems: list[arithmetic.Problem]) -> dict[int, list[arithmetic.Pr
 
 def run(config: PipelineConfig, progress: bool = True) -> dict:
     """Run every stage; write the checkpoints and metrics.json into ``config.out``; return the metrics."""
+    torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    timings, metrics = {}, {"config": json.loads(json.dumps(asdict(config), default=str)), "rl": RL_STAGE}
+    timings, metrics = {}, {"config": json.loads(json.dumps(asdict(config), default=str))}
     say = print if progress else (lambda *a, **k: None)
 
     # 1. collection: the test set first, then a messy corpus that leaks some of it
@@ -128,24 +140,39 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
                                            desc=f"SFT ({fmt})", progress=progress)[-1]
         timings[f"sft_{fmt}"] = time.perf_counter() - start
 
-    # 5. RL: see RL_STAGE
+    # 5. RL: GRPO from the step-by-step model on hard problems that are not held out
+    start = time.perf_counter()
+    metrics["rl"] = RL_SKIPPED
+    if config.rl is not None:
+        pool = [p for p in arithmetic.sample_problems(config.rl_pool, config.hard_digits, seed=config.seed + 4000,
+                                                      ops=config.ops)
+                if supervised_data.normalise_key(p) not in hard_keys]
+        models["rl"], history = grpo.train(copy.deepcopy(models["cot"]), pool, config.rl, eval_problems=hard,
+                                           progress=progress)
+        metrics["rl"] = {"stage": RL_STAGE, "digits": config.hard_digits, "problems": len(pool), "history": history}
+    timings["rl"] = time.perf_counter() - start
 
     # 6. evaluation
     start = time.perf_counter()
-    for fmt, m in models.items():
-        metrics[f"{fmt}_accuracy_by_digits"] = {
+    for name, m in models.items():
+        fmt = "direct" if name == "direct" else "cot"
+        metrics[f"{name}_accuracy_by_digits"] = {
             d: score(ps, solve(m, ps, fmt))["accuracy"] for d, ps in _by_size(test).items()}
-        metrics[f"{fmt}_accuracy"] = score(test, solve(m, test, fmt))["accuracy"]
-    sampled = solve(models["cot"], hard, "cot", samples=config.pass_k, temperature=config.temperature,
-                    seed=config.seed)
-    metrics["hard"] = {"digits": config.hard_digits,
-                       "greedy_pass@1": score(hard, solve(models["cot"], hard, "cot"))["accuracy"],
-                       **{f"sampled_{k}": v for k, v in score(hard, sampled, k=config.pass_k).items()}}
+        metrics[f"{name}_accuracy"] = score(test, solve(m, test, fmt))["accuracy"]
+    for name, key in [("cot", "hard")] + ([("rl", "hard_rl")] if "rl" in models else []):
+        sampled = solve(models[name], hard, "cot", samples=config.pass_k, temperature=config.temperature,
+                        seed=config.seed)
+        metrics[key] = {"digits": config.hard_digits,
+                        "greedy_pass@1": score(hard, solve(models[name], hard, "cot"))["accuracy"],
+                        **{f"sampled_{k}": v for k, v in score(hard, sampled, k=config.pass_k).items()}}
     timings["evaluation"] = time.perf_counter() - start
 
     # 7. export
-    for fmt, m in models.items():
-        m.save(out / f"sft-{fmt}.pt", stage=f"sft-{fmt}", accuracy=metrics[f"{fmt}_accuracy"])
+    for fmt in ("cot", "direct"):
+        models[fmt].save(out / f"sft-{fmt}.pt", stage=f"sft-{fmt}", accuracy=metrics[f"{fmt}_accuracy"])
+    if "rl" in models:
+        models["rl"].save(out / "rl-grpo.pt", stage="rl-grpo", accuracy=metrics["rl_accuracy"],
+                          hard_greedy_pass_at_1=metrics["hard_rl"]["greedy_pass@1"])
     metrics["seconds"] = timings
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     say(table(metrics))
@@ -163,12 +190,20 @@ def table(metrics: dict) -> str:
         acc = ", ".join(f"{n}d {v:.0%}" for n, v in metrics[f"{fmt}_accuracy_by_digits"].items())
         rows.append((f"SFT {fmt}", "loss {:.3f}; accuracy {}".format(metrics[f"sft_{fmt}_loss"], acc),
                      s[f"sft_{fmt}"]))
-    rows.append(("RL", metrics["rl"], 0.0))
-    rows.append(("evaluation", "{}-digit (cot): greedy {:.0%}, sampled pass@1 {:.0%}, {} {:.0%}".format(
-        h["digits"], h["greedy_pass@1"], h["sampled_pass@1"], k[len("sampled_"):], h[k]), s["evaluation"]))
+    hr = metrics.get("hard_rl")
+    if hr is None:
+        rows.append(("RL", metrics["rl"], s["rl"]))
+    else:
+        rows.append(("RL (GRPO)", "{} steps; {}-digit greedy pass@1 {:.0%} -> {:.0%}".format(
+            len(metrics["rl"]["history"]["step"]), h["digits"], h["greedy_pass@1"], hr["greedy_pass@1"]), s["rl"]))
+    for name, x in (("SFT cot", h), ("GRPO", hr))[:1 if hr is None else 2]:
+        rows.append(("evaluation", "{}-digit ({}): greedy {:.0%}, sampled pass@1 {:.0%}, {} {:.0%}".format(
+            x["digits"], name, x["greedy_pass@1"], x["sampled_pass@1"], k[len("sampled_"):], x[k]),
+            s["evaluation"] if x is (hr or h) else float("nan")))
     rows.append(("total", "", sum(s.values())))
-    return "\n".join(f"{stage:<14}{result:<66}{sec:>8.1f}" for stage, result, sec in
-                     [("stage", "result", float("nan"))] + rows).replace("     nan", " seconds")
+    lines = [f"{'stage':<14}{'result':<66} seconds"]
+    lines += [f"{stage:<14}{result:<66}" + ("" if sec != sec else f"{sec:>8.1f}") for stage, result, sec in rows]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
