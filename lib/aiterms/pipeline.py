@@ -52,7 +52,7 @@ class PipelineConfig:
     out: str = "checkpoints"
     digits: tuple[int, ...] = (1, 2, 3)        # problem sizes the models are trained and tested on
     hard_digits: int = 4                       # the harder set: rare in training, room for RL to improve
-    hard_weight: float = 0.6                   # hard problems in the SFT data, relative to the largest size
+    hard_weight: float = 0.3                   # hard problems in the SFT data, relative to the largest size
     min_share: float = 0.25                    # each size at least this share of the largest (small sizes repeat)
     ops: tuple[str, ...] = ("+", "-")
     raw_lines: int = 24000
