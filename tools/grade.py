@@ -149,8 +149,11 @@ def db_url(course: Path) -> str:
 
 
 def nbgrader(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"], cwd=cwd, env=tool_env(),
-                          check=check, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=ERROR"], cwd=cwd, env=tool_env(),
+                          capture_output=True, text=True)
+    if check and done.returncode:
+        raise RuntimeError(f"nbgrader {' '.join(args[:2])} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return done
 
 
 def register(assignment: str, course: Path, url: str, duedate: str | None) -> None:
@@ -366,9 +369,11 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
     try:
         assignments = sorted({s.assignment for s in subs})
         templates = {a: scratch / f"template-{a}.db" for a in assignments}
-        with ThreadPoolExecutor(max_workers=2) as pool:  # the course gradebook, and a private copy for the kernels
-            list(pool.map(lambda args: register(*args), [(a, course, url, duedate) for a in assignments] +
-                          [(a, course, f"sqlite:///{templates[a]}", None) for a in assignments]))
+        # the course gradebook, and a private copy for the kernels; one at a time: two nbgrader runs in the same
+        # course folder at once can fail
+        for a in assignments:
+            register(a, course, url, duedate)
+            register(a, course, f"sqlite:///{templates[a]}", None)
         judges = {a: Judge(a, salt, scratch, job_timeout=job_timeout) for a in assignments}
         results = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
