@@ -29,9 +29,9 @@ $(MATHJAX):  # MathJax served from the site itself: no CDN (npm registry at inst
 
 setup: $(STAMP) $(MATHJAX)  ## create .venv with the pinned dependencies and vendor MathJax
 
-models: setup checkpoints/metrics.json  ## run the training pipeline: checkpoints/ (about 4 minutes, once)
+models: setup checkpoints/metrics.json  ## run the training pipeline: checkpoints/ (about 5 minutes, once)
 
-checkpoints/metrics.json: lib/aiterms/pipeline.py lib/aiterms/sft.py lib/aiterms/transformer.py lib/aiterms/supervised_data.py lib/aiterms/arithmetic.py lib/aiterms/tokenizer.py
+checkpoints/metrics.json: $(addprefix lib/aiterms/,pipeline.py sft.py transformer.py supervised_data.py arithmetic.py tokenizer.py grpo.py rollout.py prm.py ppo_lm.py)
 	$(BIN)/python -m aiterms.pipeline --out checkpoints
 
 book: models  ## set everything up and build the site into _build/html

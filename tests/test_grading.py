@@ -66,3 +66,13 @@ def test_compare_tokens():
     assert grading.compare_tokens(torch.tensor([1, 2]), [1, 2]) is None
     assert "position 1" in grading.compare_tokens([1, 3], [1, 2])
     assert "list of token ids" in grading.compare_tokens([1.0], [1])
+
+
+def test_a_decorated_reference_is_disabled_too():
+    """@torch.no_grad() wraps a function (functools.wraps): the innermost one is disabled, then restored."""
+    from aiterms import transformer
+    with grading.reference_disabled([transformer.generate_batch]):
+        with pytest.raises(grading.ReferenceCalled):
+            transformer.generate_batch(None, [[1]], 1)
+    model = transformer.GPT(transformer.GPTConfig(8, 8, n_layer=1, n_head=1, n_embd=4))
+    assert len(transformer.generate_batch(model, [[1, 2]], 3)[0]) == 3

@@ -1,7 +1,9 @@
 """aiterms.grpo, aiterms.rollout and aiterms.ppo_lm: hand-computed cases, slow oracles, TRL's GRPO loss, bad input."""
 from __future__ import annotations
 
+import copy
 import math
+import random
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from aiterms import arithmetic, grpo, ppo_lm, rollout
+from aiterms import arithmetic, grpo, ppo_lm, rollout, sft
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, GPTConfig
 
@@ -260,6 +262,74 @@ def test_grpo_train_is_deterministic_and_reports_its_history():
     assert all(torch.equal(x, y) for x, y in zip(m1.state_dict().values(), m2.state_dict().values()))
     assert len(h1["step"]) == 3 and h1["eval_step"] == [0, 3] and h1["kl"][0] == pytest.approx(0.0, abs=1e-6)
     assert all(len(h1[k]) == 3 for k in ("reward", "correct", "length", "kl", "clip_fraction", "loss", "seconds"))
+
+
+def test_grpo_data_parallel_matches_one_process_and_keeps_ranks_identical():
+    """train_parallel: 1 process reproduces train() exactly; 2 processes (gloo) run deterministically, split the
+    prompts, and end with the same weights on both ranks (train_parallel raises otherwise)."""
+    problems = [arithmetic.Problem(a, b, "+") for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    start = tiny_model()        # taught a little, so that the sampled answers get different rewards
+    sft.train(start, sft.sft_examples([(arithmetic.prompt(p), arithmetic.cot_response(p)) for p in problems], 48),
+              sft.TrainConfig(steps=80, batch_size=8, lr=1e-2, warmup=5), progress=False)
+    fresh = lambda: copy.deepcopy(start)  # noqa: E731
+    config = grpo.GRPOConfig(steps=2, prompts_per_step=4, group_size=4, lr=1e-2, max_new_tokens=16, eval_every=2)
+    m0, h0 = grpo.train(fresh(), problems, config, eval_problems=problems[:3])
+    assert 0 < h0["reward"][0] and any(not torch.equal(x, y) for x, y in zip(m0.state_dict().values(),
+                                                                             start.state_dict().values()))
+    m1, h1 = grpo.train_parallel(fresh(), problems, config, processes=1, eval_problems=problems[:3])
+    assert h1 == {**h0, "seconds": h1["seconds"]}
+    assert all(torch.equal(x, y) for x, y in zip(m0.state_dict().values(), m1.state_dict().values()))
+    runs = [grpo.train_parallel(fresh(), problems, config, processes=2, eval_problems=problems[:3])
+            for _ in range(2)]
+    (m2, h2), (m3, h3) = runs
+    assert h2 == {**h3, "seconds": h2["seconds"]} and h2["eval_step"] == [0, 2] and len(h2["step"]) == 2
+    assert all(torch.equal(x, y) for x, y in zip(m2.state_dict().values(), m3.state_dict().values()))
+    assert any(not torch.equal(x, y) for x, y in zip(m0.state_dict().values(), m2.state_dict().values()))
+    with pytest.raises(ValueError, match="divisible"):
+        grpo.train_parallel(fresh(), problems, grpo.GRPOConfig(prompts_per_step=3), processes=2)
+
+
+def test_grpo_data_parallel_step_equals_a_replay_of_both_ranks():
+    """One step on 2 processes == replaying both ranks here: each rank's own samples, the mean of the two ranks'
+    gradients, one AdamW step (catches ranks that share weights and step twice, or forget to average)."""
+    problems = [arithmetic.Problem(a, b, "+") for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    start = tiny_model()
+    sft.train(start, sft.sft_examples([(arithmetic.prompt(p), arithmetic.cot_response(p)) for p in problems], 48),
+              sft.TrainConfig(steps=80, batch_size=8, lr=1e-2, warmup=5), progress=False)
+    config = grpo.GRPOConfig(steps=1, prompts_per_step=4, group_size=4, lr=1e-2, max_new_tokens=16, beta=0.0,
+                             warmup=0)
+    parallel, _ = grpo.train_parallel(copy.deepcopy(start), problems, config, processes=2)
+    rng = random.Random(config.seed)
+    batch = [problems[rng.randrange(len(problems))] for _ in range(config.prompts_per_step)]
+    replay = copy.deepcopy(start)
+    grads = []
+    for rank in range(2):
+        half = batch[2 * rank:2 * rank + 2]
+        r = rollout.sample_group(replay, half, 4, 1.0, torch.Generator().manual_seed(config.seed + 1_000_003 * rank),
+                                 16)
+        rewards, _ = rollout.score_rollout(half, r)
+        replay.zero_grad()
+        replay.train()
+        grpo.grpo_loss(rollout.token_logprobs(replay, r.ids), r.logp, grpo.group_advantages(rewards, 4), r.mask,
+                       max_len=16).backward()
+        grads.append([p.grad.clone() for p in replay.parameters()])
+    for p, g0, g1 in zip(replay.parameters(), *grads):
+        p.grad = (g0 + g1) / 2
+    torch.nn.utils.clip_grad_norm_(replay.parameters(), config.grad_clip)
+    torch.optim.AdamW(replay.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99)).step()
+    moved = max((a - b).abs().max().item() for a, b in zip(start.parameters(), replay.parameters()))
+    error = max((a - b).abs().max().item() for a, b in zip(parallel.parameters(), replay.parameters()))
+    assert moved > 1e-3 and error < 1e-6, (moved, error)
+
+
+def test_grpo_learning_rate_warms_up_then_stays_or_decays():
+    problems = [arithmetic.Problem(1, 2, "+")]
+    config = grpo.GRPOConfig(steps=4, prompts_per_step=1, group_size=2, lr=1e-2, max_new_tokens=4, warmup=1)
+    _, constant = grpo.train(tiny_model(), problems, config)
+    config.decay = True
+    _, decayed = grpo.train(tiny_model(), problems, config)
+    assert constant["lr"] == pytest.approx([5e-3, 1e-2, 1e-2, 1e-2])
+    assert decayed["lr"] == pytest.approx([5e-3, 0.75e-2, 0.5e-2, 0.25e-2])
 
 
 def test_grpo_raises_the_probability_of_rewarded_responses():

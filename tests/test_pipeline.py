@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from aiterms import grpo, pipeline
+from aiterms import grpo, pipeline, prm
 from aiterms.sft import TrainConfig
 from aiterms.transformer import GPT
 
@@ -15,7 +15,9 @@ def tiny(out) -> pipeline.PipelineConfig:
     return pipeline.PipelineConfig(out=str(out), raw_lines=600, digits=(1, 2), hard_digits=3, test_per_size=20,
                                    n_layer=1, n_head=2, n_embd=32, pretrain=TrainConfig(steps=5, batch_size=16),
                                    sft=TrainConfig(steps=10, batch_size=16), pass_k=2, rl_pool=40,
-                                   rl=grpo.GRPOConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12))
+                                   rl=grpo.GRPOConfig(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12),
+                                   reward_models=prm.PRMConfig(digits=3, problems=3, samples_per_problem=2,
+                                                               val_problems=3, rollouts=2, steps=2, batch_size=4))
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,8 @@ def run(tmp_path_factory):
 
 def test_every_stage_reports_and_exports(run):
     out, metrics = run
-    for stage in ("collection", "processing", "pretraining", "sft_cot", "sft_direct", "rl", "evaluation"):
+    for stage in ("collection", "processing", "pretraining", "sft_cot", "sft_direct", "rl", "evaluation",
+                  "reward_models"):
         assert stage in metrics["seconds"]
     rl = metrics["rl"]  # chapter 16: GRPO from the step-by-step model, with its training curve
     assert "GRPO" in rl["stage"] and rl["digits"] == 3 and 0 < rl["problems"] <= 40
@@ -42,6 +45,9 @@ def test_every_stage_reports_and_exports(run):
     for name in ("pretrained", "sft-cot", "sft-direct", "rl-grpo"):
         model = GPT.load(out / f"{name}.pt")
         assert model.config.n_embd == 32
+    assert metrics["reward_models"]["train_responses"] == 6   # chapter 12: 3 problems x 2 sampled answers
+    for name in ("prm", "orm"):
+        assert prm.load_reward_model(out / f"{name}.pt").head.out_features == 1
     assert all(word in pipeline.table(metrics) for word in ("SFT cot", "RL (GRPO)", "total"))
 
 
@@ -52,3 +58,23 @@ def test_deterministic_for_a_seed(run, tmp_path):
         assert again[key] == metrics[key]
     a, b = GPT.load(out / "sft-cot.pt"), GPT.load(tmp_path / "sft-cot.pt")
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_sft_in_a_side_process_trains_the_same_models(run, tmp_path):
+    """processes=2 (the default) trains the direct model in a second process: the same weights as in-process."""
+    out, metrics = run
+    config = tiny(tmp_path)
+    config.processes, config.rl, config.reward_models = 1, None, None
+    alone = pipeline.run(config, progress=False)
+    assert alone["sft_direct_loss"] == metrics["sft_direct_loss"] and alone["rl"] == pipeline.RL_SKIPPED
+    for name in ("sft-cot", "sft-direct"):
+        a, b = GPT.load(out / f"{name}.pt"), GPT.load(tmp_path / f"{name}.pt")
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_bad_process_counts_are_rejected(tmp_path):
+    for name, value in (("processes", 0), ("threads", 1.5)):
+        config = tiny(tmp_path)
+        setattr(config, name, value)
+        with pytest.raises(ValueError, match=name):
+            pipeline.run(config, progress=False)

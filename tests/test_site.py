@@ -322,6 +322,9 @@ def test_no_asset_from_the_network(build):
     assert "mathjax/tex-chtml.js" in chapter, "MathJax is not loaded from the vendored copy"
     for cdn in ("cdn.jsdelivr.net", "cdnjs.cloudflare.com", "require.min.js", "googletagmanager", "plausible.io"):
         assert cdn not in chapter, f"{CHAPTER_PAGE} refers to {cdn}"
+    # the root index.html is a bare redirect with no icon link: a browser opening it asks for /favicon.ico
+    icon = HTML / "favicon.ico"
+    assert icon.is_file() and icon.read_bytes()[:4] == b"\x00\x00\x01\x00", "no icon at the site root"
 
 
 @pytest.mark.slow

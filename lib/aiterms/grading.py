@@ -17,6 +17,8 @@ Design rules, so that grading is fair and feedback is useful without giving hidd
 """
 from __future__ import annotations
 
+import inspect
+
 import math
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -52,10 +54,14 @@ def _raise_reference_called(*args: Any, **kwargs: Any) -> Any:
 
 @contextmanager
 def reference_disabled(functions: Iterable[Callable]) -> Iterator[None]:
-    """Within the block, calling any of ``functions`` (by any name or alias) raises :class:`ReferenceCalled`."""
+    """Within the block, calling any of ``functions`` (by any name or alias) raises :class:`ReferenceCalled`.
+
+    A decorated function (``functools.wraps``, e.g. ``@torch.no_grad()``) is disabled at its innermost function
+    (``inspect.unwrap``), whose code object has no closure to keep."""
     saved = []
     try:
         for f in functions:
+            f = inspect.unwrap(f)
             saved.append((f, f.__code__, f.__defaults__, f.__kwdefaults__))
             f.__code__, f.__defaults__, f.__kwdefaults__ = _raise_reference_called.__code__, None, None
         yield

@@ -163,14 +163,17 @@ class GRPOConfig:
     """Hyperparameters of a GRPO run (CleanRL style). One step = ``prompts_per_step`` prompts x ``group_size``
     sampled responses, then ``iterations`` gradient steps on them (mu in DeepSeekMath; 1 = on-policy).
 
-    The defaults are the pipeline's RL stage (about 100 s on one core). On the arithmetic model, learning rates of
-    3e-4 and more made the held-out accuracy fall within a few dozen steps (see tools/bench_grpo.py)."""
+    The defaults are DeepSeekMath's form of the loss with a KL penalty; the pipeline's RL stage uses Dr. GRPO's
+    settings (``loss_type="dr_grpo"``, ``scale_std=False``, ``beta=0``, ``lr=2e-4``; see
+    :class:`aiterms.pipeline.PipelineConfig` and tools/bench_grpo.py). On the arithmetic model, learning rates of
+    3e-4 and more made the held-out accuracy fall within a few dozen steps."""
 
     steps: int = 80
     prompts_per_step: int = 16
     group_size: int = 8
     lr: float = 1e-4
     warmup: int = 10                     # steps of linear learning-rate warm-up (Adam's first steps are large)
+    decay: bool = False                  # then decay linearly to 0 over ``steps`` (or over ``time_limit``)
     clip_eps: float = 0.2
     beta: float = 0.04
     scale_std: bool = True
@@ -216,67 +219,120 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
     AdamW steps on :func:`grpo_loss` with a KL penalty to ``reference`` (default: a frozen copy of the policy as it
     was at the start). Deterministic for ``config.seed``.
 
+    Data parallel: called in every process of an initialised ``torch.distributed`` group (:func:`train_parallel`
+    does that), each of the W ranks samples the groups of its share of the step's prompts (``prompts_per_step / W``;
+    every rank draws the same prompts, rank r takes the r-th slice, with its own sampling generator), the gradients
+    are averaged over the ranks before each AdamW step (:func:`aiterms.distributed.average_gradients`), and the
+    statistics and evaluations are combined over the ranks, so the weights stay identical on every rank. For
+    ``loss_type`` "grpo" and "dr_grpo" the averaged gradient is exactly the gradient of the whole batch.
+
     Returns:
         the policy and a history of plain lists: per step ``step``, ``reward`` (mean), ``correct`` (fraction of
         sampled responses that are right), ``length`` (mean response tokens), ``kl`` (mean k3 over response
-        tokens), ``clip_fraction``, ``loss``, ``seconds`` (since the start); every ``eval_every`` steps (and at
+        tokens), ``clip_fraction``, ``loss``, ``lr`` (the learning rate used), ``seconds`` (since the start); every ``eval_every`` steps (and at
         step 0 and the end) with ``eval_problems``: ``eval_step``, ``eval_pass@1`` (greedy).
     """
     if not problems:
         raise ValueError("problems must not be empty")
     if not isinstance(config, GRPOConfig):
         raise ValueError(f"config must be a GRPOConfig, got {type(config).__name__}")
+    import torch.distributed as dist
+    parallel = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if parallel else (0, 1)
+    if config.prompts_per_step % world:
+        raise ValueError(f"prompts_per_step={config.prompts_per_step} must be divisible by the number of processes "
+                         f"({world})")
+    if parallel:
+        from aiterms.distributed import average_gradients, broadcast_parameters
+        broadcast_parameters(policy)
     if reference is None:
         reference = copy.deepcopy(policy)
     reference.eval().requires_grad_(False)
-    rng = random.Random(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    rng = random.Random(config.seed)                                   # the same prompts on every rank
+    generator = torch.Generator().manual_seed(config.seed + 1_000_003 * rank)   # each rank its own samples
+    share = config.prompts_per_step // world
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / (config.warmup + 1)))
+
+    def learning_rate(step: int) -> float:
+        """Warm-up, then constant or (``decay``) linear to 0 over the steps or the time limit (rank 0's clock)."""
+        rate = config.lr * min(1.0, step / (config.warmup + 1))
+        if config.decay:
+            done = (step - 1) / config.steps
+            if config.time_limit is not None:
+                elapsed = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
+                if parallel:
+                    dist.broadcast(elapsed, src=0)
+                done = max(done, elapsed.item() / config.time_limit)
+            rate *= max(0.0, 1.0 - done)
+        return rate
+
     history: dict[str, list] = {k: [] for k in ("step", "reward", "correct", "length", "kl", "clip_fraction",
-                                                "loss", "seconds", "eval_step", "eval_pass@1")}
+                                                "loss", "lr", "seconds", "eval_step", "eval_pass@1")}
     start = time.perf_counter()
+
+    def mean_over_ranks(values: list[float]) -> list[float]:
+        if not parallel:
+            return values
+        t = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(t)
+        return (t / world).tolist()
 
     def evaluate(step: int) -> None:
         if eval_problems:
+            mine = list(eval_problems)[rank::world]
+            right = greedy_pass_at_1(policy, mine) * len(mine) if mine else 0.0
             history["eval_step"].append(step)
-            history["eval_pass@1"].append(greedy_pass_at_1(policy, eval_problems))
+            history["eval_pass@1"].append(round(mean_over_ranks([right])[0] * world) / len(eval_problems))
 
     evaluate(0)
     bar = tqdm(range(1, config.steps + 1), desc="GRPO", disable=None if progress else True, leave=False)
     for step in bar:
         batch = [problems[rng.randrange(len(problems))] for _ in range(config.prompts_per_step)]
+        batch = batch[rank * share:(rank + 1) * share]
+        # one gradient step per batch without dropout: the old log-probs are the first forward pass's own values,
+        # so the sampler's extra pass is skipped (as TRL does); the ratio is exactly 1 then
+        same = config.iterations == 1 and policy.config.dropout == 0
         rollout = sample_group(policy, batch, config.group_size, config.temperature, generator,
-                               config.max_new_tokens)
+                               config.max_new_tokens, logprobs=not same)
         rewards, correct = score_rollout(batch, rollout, config.format_weight)
         advantages = group_advantages(rewards, config.group_size, config.scale_std)
         mask = rollout.mask
         with torch.no_grad():
             ref_logp = token_logprobs(reference, rollout.ids) if config.beta > 0 else None
         policy.train()
+        rate = learning_rate(step)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
         for _ in range(config.iterations):
             logp = token_logprobs(policy, rollout.ids)
+            if same:
+                rollout.logp = logp.detach() * mask
             loss = grpo_loss(logp, rollout.logp, advantages, mask, ref_logp, config.clip_eps, config.beta,
                              config.loss_type, config.max_new_tokens)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if parallel:
+                average_gradients(policy)
             torch.nn.utils.clip_grad_norm_(policy.parameters(), config.grad_clip)
             optimizer.step()
-        schedule.step()
         policy.eval()
         with torch.no_grad():
             ratio = torch.exp(logp - rollout.logp)
             clipped = ((ratio - 1).abs() > config.clip_eps).float()
             kl = kl_k3(logp, ref_logp) if ref_logp is not None else torch.zeros_like(logp)
             tokens = mask.sum().clamp(min=1.0)
+        stats = mean_over_ranks([rewards.mean().item(), correct.mean().item(), rollout.lengths.float().mean().item(),
+                                 ((kl * mask).sum() / tokens).item(), ((clipped * mask).sum() / tokens).item(),
+                                 loss.item()])
         history["step"].append(step)
-        history["reward"].append(rewards.mean().item())
-        history["correct"].append(correct.mean().item())
-        history["length"].append(rollout.lengths.mean().item())
-        history["kl"].append(((kl * mask).sum() / tokens).item())
-        history["clip_fraction"].append(((clipped * mask).sum() / tokens).item())
-        history["loss"].append(loss.item())
+        history["lr"].append(rate)
+        for key, value in zip(("reward", "correct", "length", "kl", "clip_fraction", "loss"), stats):
+            history[key].append(value)
         out_of_time = config.time_limit is not None and time.perf_counter() - start >= config.time_limit
+        if parallel:                                      # rank 0's clock decides, so every rank stops together
+            flag = torch.tensor([float(out_of_time)])
+            dist.broadcast(flag, src=0)
+            out_of_time = bool(flag.item())
         if step % config.eval_every == 0 or step == config.steps or out_of_time:
             evaluate(step)
         history["seconds"].append(time.perf_counter() - start)
@@ -285,3 +341,53 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
             break
     policy.eval()
     return policy, history
+
+
+def _parallel_worker(rank: int, world: int, init: str, policy: GPT, problems: list, config: GRPOConfig,
+                     reference: GPT | None, eval_problems: list | None, out: str) -> None:
+    import torch.distributed as dist
+    torch.set_num_threads(1)                      # one core per process: the processes are the parallelism
+    # torch.multiprocessing hands the tensors over in shared memory: without a private copy every rank would
+    # update the same weights (each AdamW step applied once per rank)
+    policy = copy.deepcopy(policy)
+    reference = copy.deepcopy(reference)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        policy, history = train(policy, problems, config, reference, eval_problems, progress=False)
+        torch.save({"state_dict": policy.state_dict(), "history": history}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def train_parallel(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfig, processes: int = 2,
+                   reference: GPT | None = None, eval_problems: Sequence[arithmetic.Problem] | None = None
+                   ) -> tuple[GPT, dict[str, list]]:
+    """:func:`train` in ``processes`` data-parallel processes on this machine (``torch.multiprocessing``, gloo
+    backend, one torch thread each), e.g. one per CPU core: each samples ``prompts_per_step / processes`` prompts'
+    groups, the gradients are averaged. ``policy`` is updated in place with the result and returned with the
+    history. Deterministic for ``config.seed`` and ``processes`` (not across different ``processes``: the ranks
+    sample with their own generators). ``processes=1`` is :func:`train` in a child process."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+    check_positive_int("processes", processes)
+    if config.prompts_per_step % processes:
+        raise ValueError(f"config.prompts_per_step={config.prompts_per_step} must be divisible by "
+                         f"processes={processes}")
+    with socket.socket() as s:                    # a free local port for the process group's rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/result.pt"
+        mp.start_processes(_parallel_worker, nprocs=processes, start_method="spawn",
+                           args=(processes, f"tcp://127.0.0.1:{port}", policy, list(problems), config, reference,
+                                 list(eval_problems) if eval_problems else None, out))
+        results = [torch.load(f"{out}.{r}", weights_only=False) for r in range(processes)]
+    result = results[0]
+    for r, other in enumerate(results[1:], start=1):     # data parallelism keeps the ranks' weights identical
+        if any(not torch.equal(a, other["state_dict"][k]) for k, a in result["state_dict"].items()):
+            raise RuntimeError(f"rank {r} ended with other weights than rank 0")
+    policy.load_state_dict(result["state_dict"])
+    policy.eval()
+    return policy, result["history"]

@@ -16,10 +16,14 @@
    point of reinforcement learning (``hard``), and the same after GRPO (``hard_rl``).
 7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``, ``rl-grpo.pt``) and
    ``metrics.json`` in ``out``.
+8. **Reward models** (chapters 9 and 12, :func:`aiterms.prm.train_reward_models`): a process reward model and an
+   outcome reward model for the step-by-step model's answers (``prm.pt``, ``orm.pt``; ``metrics["reward_models"]``).
    **Deployment**: ``python -m aiterms.serve --checkpoint <out>/sft-cot.pt``.
 
-Deterministic for a seed and a number of torch threads (``threads``, default 1: with another number the sums inside
-training run in another order, and after thousands of steps the models differ); every setting is in
+Deterministic for a seed, a number of torch threads per process (``threads``, default 1: with another number the sums
+inside training run in another order, and after thousands of steps the models differ) and a number of processes
+(``processes``, default 2, one per core of a small machine: the two SFT runs train side by side, and GRPO runs
+data-parallel, :func:`aiterms.grpo.train_parallel`, whose ranks sample their own answers); every setting is in
 :class:`PipelineConfig`.
 """
 from __future__ import annotations
@@ -27,13 +31,15 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from aiterms import arithmetic, grpo, supervised_data
+from aiterms import arithmetic, grpo, prm, supervised_data
 from aiterms.evaluation import score, solve
 from aiterms.sft import TrainConfig, pretrain_examples, sft_examples, train
 from aiterms.tokenizer import TOKENIZER
@@ -48,7 +54,8 @@ RL_SKIPPED = "not run (PipelineConfig.rl is None)"
 @dataclass
 class PipelineConfig:
     seed: int = 0
-    threads: int = 1                           # torch threads: fixed, so every machine trains the same models
+    threads: int = 1                           # torch threads per process: fixed, so every machine trains alike
+    processes: int = 2                         # SFT cot and direct side by side; GRPO data-parallel (1: in-process)
     out: str = "checkpoints"
     digits: tuple[int, ...] = (1, 2, 3)        # problem sizes the models are trained and tested on
     hard_digits: int = 4                       # the harder set: rare in training, room for RL to improve
@@ -65,8 +72,23 @@ class PipelineConfig:
     sft: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2500, lr=3e-3))
     pass_k: int = 8
     temperature: float = 1.0
-    rl: grpo.GRPOConfig | None = field(default_factory=grpo.GRPOConfig)  # the RL stage (chapter 16); None: skip
+    # the RL stage (chapter 16; None: skip): Dr. GRPO's settings (no std scaling, a constant normaliser, no KL) and a
+    # learning rate decaying to 0, which rose fastest on this task in tools/bench_grpo.py
+    rl: grpo.GRPOConfig | None = field(default_factory=lambda: grpo.GRPOConfig(
+        steps=240, eval_every=20, loss_type="dr_grpo", scale_std=False, beta=0.0, lr=2e-4, decay=True))
     rl_pool: int = 4000                        # hard_digits problems drawn for RL (minus the held-out hard set)
+    reward_models: prm.PRMConfig | None = field(default_factory=prm.PRMConfig)  # chapter 12's PRM and ORM; None: skip
+
+
+def _sft(pretrained: str, pairs: list[tuple[str, str]], block_size: int, config: TrainConfig, threads: int,
+         desc: str, progress: bool = False) -> tuple[GPT, float, float]:
+    """One SFT run from the pretrained checkpoint (run in a worker process or in this one): the model, its last
+    loss and its own duration in seconds."""
+    start = time.perf_counter()
+    torch.set_num_threads(threads)
+    model = GPT.load(pretrained)
+    loss = train(model, sft_examples(pairs, block_size), config, desc=desc, progress=progress)[-1]
+    return model, loss, time.perf_counter() - start
 
 
 def _by_size(problems: list[arithmetic.Problem]) -> dict[int, list[arithmetic.Problem]]:
@@ -78,6 +100,11 @@ def _by_size(problems: list[arithmetic.Problem]) -> dict[int, list[arithmetic.Pr
 
 def run(config: PipelineConfig, progress: bool = True) -> dict:
     """Run every stage; write the checkpoints and metrics.json into ``config.out``; return the metrics."""
+    for name in ("threads", "processes"):
+        if isinstance(getattr(config, name), bool) or not isinstance(getattr(config, name), int) \
+                or getattr(config, name) < 1:
+            raise ValueError(f"config.{name} must be an integer >= 1, got {getattr(config, name)!r}")
+    begin = time.perf_counter()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     out = Path(config.out)
@@ -132,13 +159,19 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
     metrics["sft_examples"] = {"by_digits": {d: len(g) for d, g in _by_size(balanced).items()},
                                "hard": len(extra)}
     models = {}
-    for fmt in ("cot", "direct"):
-        start = time.perf_counter()
-        models[fmt] = GPT.load(out / "pretrained.pt")
-        pairs = supervised_data.to_pairs(balanced + extra, fmt)
-        metrics[f"sft_{fmt}_loss"] = train(models[fmt], sft_examples(pairs, config.block_size), config.sft,
-                                           desc=f"SFT ({fmt})", progress=progress)[-1]
-        timings[f"sft_{fmt}"] = time.perf_counter() - start
+    jobs = {fmt: (str(out / "pretrained.pt"), supervised_data.to_pairs(balanced + extra, fmt), config.block_size,
+                  config.sft, config.threads, f"SFT ({fmt})") for fmt in ("cot", "direct")}
+    side = None                # (timings: each run's own duration; side by side they overlap)
+    if config.processes > 1:   # the direct model trains in a second process while this one trains the cot model
+        side = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        direct = side.submit(_sft, *jobs["direct"])
+    models["cot"], metrics["sft_cot_loss"], timings["sft_cot"] = _sft(*jobs["cot"], progress=progress)
+    if side is not None:
+        with side:
+            models["direct"], metrics["sft_direct_loss"], timings["sft_direct"] = direct.result()
+    else:
+        models["direct"], metrics["sft_direct_loss"], timings["sft_direct"] = _sft(*jobs["direct"],
+                                                                                  progress=progress)
 
     # 5. RL: GRPO from the step-by-step model on hard problems that are not held out
     start = time.perf_counter()
@@ -147,8 +180,12 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
         pool = [p for p in arithmetic.sample_problems(config.rl_pool, config.hard_digits, seed=config.seed + 4000,
                                                       ops=config.ops)
                 if supervised_data.normalise_key(p) not in hard_keys]
-        models["rl"], history = grpo.train(copy.deepcopy(models["cot"]), pool, config.rl, eval_problems=hard,
-                                           progress=progress)
+        if config.processes > 1:
+            models["rl"], history = grpo.train_parallel(copy.deepcopy(models["cot"]), pool, config.rl,
+                                                        config.processes, eval_problems=hard)
+        else:
+            models["rl"], history = grpo.train(copy.deepcopy(models["cot"]), pool, config.rl, eval_problems=hard,
+                                               progress=progress)
         metrics["rl"] = {"stage": RL_STAGE, "digits": config.hard_digits, "problems": len(pool), "history": history}
     timings["rl"] = time.perf_counter() - start
 
@@ -173,7 +210,16 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
     if "rl" in models:
         models["rl"].save(out / "rl-grpo.pt", stage="rl-grpo", accuracy=metrics["rl_accuracy"],
                           hard_greedy_pass_at_1=metrics["hard_rl"]["greedy_pass@1"])
+
+    # 8. reward models for search and selection (chapters 9 and 12): a process and an outcome reward model, trained
+    #    on the step-by-step model's answers to hard_digits problems labelled by Monte Carlo rollouts
+    start = time.perf_counter()
+    if config.reward_models is not None:
+        rm = prm.train_reward_models(out / "sft-cot.pt", out, config.reward_models, progress=progress)
+        metrics["reward_models"] = {k: v for k, v in rm.items() if k not in ("config", "policy")}
+        timings["reward_models"] = time.perf_counter() - start
     metrics["seconds"] = timings
+    metrics["wall_seconds"] = time.perf_counter() - begin   # less than the sum of the stages when runs overlap
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     say(table(metrics))
     return metrics
@@ -200,7 +246,13 @@ def table(metrics: dict) -> str:
         rows.append(("evaluation", "{}-digit ({}): greedy {:.0%}, sampled pass@1 {:.0%}, {} {:.0%}".format(
             x["digits"], name, x["greedy_pass@1"], x["sampled_pass@1"], k[len("sampled_"):], x[k]),
             s["evaluation"] if x is (hr or h) else float("nan")))
-    rows.append(("total", "", sum(s.values())))
+    if "reward_models" in metrics:
+        r = metrics["reward_models"]
+        rows.append(("reward models", "PRM step AUC {:.2f}; outcome AUC: PRM {:.2f}, ORM {:.2f}".format(
+            r["prm_step_auc"] or float("nan"), r["prm_outcome_auc"] or float("nan"),
+            r["orm_outcome_auc"] or float("nan")), s["reward_models"]))
+    rows.append(("total", "wall clock" + (" (the two SFT runs side by side)" if metrics.get("wall_seconds", 1e9)
+                                          < sum(s.values()) - 1 else ""), metrics.get("wall_seconds", sum(s.values()))))
     lines = [f"{'stage':<14}{'result':<66} seconds"]
     lines += [f"{stage:<14}{result:<66}" + ("" if sec != sec else f"{sec:>8.1f}") for stage, result, sec in rows]
     return "\n".join(lines)

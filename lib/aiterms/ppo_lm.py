@@ -22,8 +22,9 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -33,7 +34,9 @@ from aiterms import arithmetic
 from aiterms.decoding import check_positive_int
 from aiterms.grpo import greedy_pass_at_1, grpo_loss
 from aiterms.rollout import sample_group, score_rollout, token_logprobs
-from aiterms.transformer import GPT
+from aiterms.transformer import GPT, GPTConfig
+
+CRITIC_FORMAT = "aiterms.ppo_lm.Critic/1"
 
 
 class Critic(nn.Module):
@@ -55,6 +58,23 @@ class Critic(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         hidden, _ = self.body(ids)                                            # (N, T, C)
         return self.head(hidden).squeeze(-1)                                  # (N, T)
+
+    def save(self, path: str | Path, **metadata: Any) -> None:
+        """Write ``{"format", "config" (the body's GPTConfig as a dict), "state_dict", "metadata"}`` with
+        ``torch.save`` (plain values in ``metadata``; :meth:`load` puts them in ``critic.metadata``)."""
+        torch.save({"format": CRITIC_FORMAT, "config": asdict(self.body.config), "state_dict": self.state_dict(),
+                    "metadata": {**getattr(self, "metadata", {}), **metadata}}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Critic":
+        """Rebuild a critic written by :meth:`save` (CPU, eval mode, ``torch.load(weights_only=True)``)."""
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != CRITIC_FORMAT:
+            raise ValueError(f"path {str(path)!r} is not a checkpoint written by Critic.save ({CRITIC_FORMAT})")
+        critic = cls(GPT(GPTConfig(**ckpt["config"])))
+        critic.load_state_dict(ckpt["state_dict"])
+        critic.metadata = dict(ckpt["metadata"])
+        return critic.eval()
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0, lam: float = 0.95

@@ -85,11 +85,13 @@ def pad_sequences(prompts: Sequence[Sequence[int]], responses: Sequence[Sequence
 
 @torch.no_grad()
 def sample_group(policy: GPT, problems: Sequence[arithmetic.Problem], group_size: int, temperature: float = 1.0,
-                 generator: torch.Generator | None = None, max_new_tokens: int = 64) -> Rollout:
+                 generator: torch.Generator | None = None, max_new_tokens: int = 64, logprobs: bool = True
+                 ) -> Rollout:
     """Sample ``group_size`` responses to each problem's prompt (:func:`aiterms.transformer.generate_batch`).
 
     Prompts of equal length are generated together; the rows come back prompt-major. Deterministic for a seeded
-    ``generator``. ``max_new_tokens`` is capped by the context (``prompt + response - 1 <= block_size``).
+    ``generator``. With ``logprobs=False`` the extra forward pass for ``logp`` is skipped and ``logp`` is all zeros
+    (for a caller that takes one gradient step per batch: its own first forward pass gives the same values). ``max_new_tokens`` is capped by the context (``prompt + response - 1 <= block_size``).
 
     Raises:
         ValueError: no problems, ``group_size < 1`` or ``temperature <= 0`` (a group of greedy answers is one answer
@@ -115,10 +117,13 @@ def sample_group(policy: GPT, problems: Sequence[arithmetic.Problem], group_size
             generated[members[j // group_size] * group_size + j % group_size] = tokens
     row_prompts = [prompts[i] for i in range(len(problems)) for _ in range(group_size)]
     ids, mask = pad_sequences(row_prompts, generated)
-    was_training = policy.training
-    policy.eval()
-    logp = token_logprobs(policy, ids) * mask
-    policy.train(was_training)
+    if logprobs:
+        was_training = policy.training
+        policy.eval()
+        logp = token_logprobs(policy, ids) * mask
+        policy.train(was_training)
+    else:
+        logp = torch.zeros_like(mask)
     return Rollout(ids=ids, mask=mask, logp=logp, responses=[TOKENIZER.decode(g) for g in generated],
                    prompt_index=[i for i in range(len(problems)) for _ in range(group_size)], group_size=group_size)
 

@@ -1,0 +1,160 @@
+"""Hidden checks of exercise 7 (RLHF): bradley_terry_loss and pairwise_accuracy.
+
+Cases are plain data: lists of rewards of the chosen and the rejected answers (and an optional margin); the ``call``
+functions build the tensors. For the loss, its value and its gradients with respect to both reward tensors are
+compared, so a loss that is right in value but detached, or that overflows for large reward differences, fails. A
+reference that raises ``ValueError`` (pairs of different lengths, no pairs) gives the plain value ``RAISED``, and so
+must the learner's function.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Callable
+
+import torch
+
+from aiterms import grading
+from aiterms.checks import Task
+
+ASSIGNMENT = "07-rlhf"
+
+FORBID = ("aiterms.reward_model:bradley_terry_loss", "aiterms.reward_model:pairwise_accuracy")
+
+#: the plain value of "raised ValueError"
+RAISED = ["raised", "ValueError"]
+
+
+def _rewards(rng: random.Random, n: int, scale: float) -> list[float]:
+    return [round(rng.gauss(0.0, scale), 4) for _ in range(n)]
+
+
+# ------------------------------------------------------------------------------------------------ bradley_terry_loss
+def loss_cases(rng: random.Random) -> list[dict]:
+    cases = [
+        {"r_chosen": [0.0], "r_rejected": [0.0], "margin": None},                       # log 2
+        {"r_chosen": [1.0, 2.0], "r_rejected": [0.0, 3.0], "margin": None},
+        {"r_chosen": [2.0, -1.0, 0.5], "r_rejected": [1.0, 1.0, 0.5], "margin": [0.5, 0.0, 1.0]},
+        {"r_chosen": [60.0, -60.0], "r_rejected": [-60.0, 60.0], "margin": None},        # differences of +-120
+        {"r_chosen": [-200.0], "r_rejected": [0.0], "margin": None},                     # log(sigmoid) underflows
+        {"r_chosen": [1.0, 2.0, 3.0], "r_rejected": [1.0, 2.0], "margin": None},         # different lengths
+        {"r_chosen": [1.0], "r_rejected": [0.0, 0.0, 0.0], "margin": None},              # would broadcast
+        {"r_chosen": [], "r_rejected": [], "margin": None},                              # no pairs
+        {"r_chosen": [0.3, 0.1], "r_rejected": [0.2, 0.9], "margin": [1.0]},             # a margin of the wrong length
+    ]
+    for i in range(18):
+        n = rng.randint(1, 9)
+        scale = rng.choice([0.5, 1.0, 3.0, 30.0])
+        margin = [round(rng.uniform(0.0, 2.0), 3) for _ in range(n)] if i % 3 == 0 else None
+        cases.append({"r_chosen": _rewards(rng, n, scale), "r_rejected": _rewards(rng, n, scale), "margin": margin})
+    return cases
+
+
+def call_loss(fn: Callable, case: dict) -> Any:
+    rc = torch.tensor(case["r_chosen"], dtype=torch.float32, requires_grad=True)
+    rr = torch.tensor(case["r_rejected"], dtype=torch.float32, requires_grad=True)
+    margin = None if case["margin"] is None else torch.tensor(case["margin"], dtype=torch.float32)
+    try:
+        out = fn(rc, rr, margin) if margin is not None else fn(rc, rr)
+    except ValueError:
+        return list(RAISED)
+    if not isinstance(out, torch.Tensor) or out.dim() != 0:
+        raise TypeError(f"bradley_terry_loss should return a scalar (0-dimensional) tensor, got "
+                        f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}")
+    if not out.requires_grad:
+        raise TypeError("the loss must stay a tensor that gradients flow through (no .item(), numpy or "
+                        "torch.tensor(...) of a number)")
+    gc, gr = torch.autograd.grad(out, (rc, rr), allow_unused=True)
+    gc = torch.zeros_like(rc) if gc is None else gc
+    gr = torch.zeros_like(rr) if gr is None else gr
+    return ["returned", out.detach().float(), gc.float(), gr.float()]
+
+
+def compare_loss(got: Any, expected: Any, case: dict) -> str | None:
+    try:
+        got, expected = grading.to_plain(got), grading.to_plain(expected)
+    except TypeError as err:
+        return f"could not read the result: {err}"
+    if expected == RAISED:
+        return None if got == RAISED else "should raise ValueError for these inputs"
+    if got == RAISED:
+        return "raised ValueError for inputs it should accept"
+    if not isinstance(got, list) or len(got) != 4:
+        return "could not read the result"
+    if got[1] != got[1] or got[1] in (float("inf"), float("-inf")):
+        return "the loss is not finite: use a numerically stable log-sigmoid for large reward differences"
+    problem = grading.compare_values(got[1], expected[1])
+    if problem:
+        return problem.replace("the result", "the loss", 1)
+    for k, name in ((2, "r_chosen"), (3, "r_rejected")):
+        g, e = got[k], expected[k]
+        if not isinstance(g, list) or len(g) != len(e) or any(abs(x - y) > 1e-5 + 1e-4 * abs(y)
+                                                              for x, y in zip(g, e)):
+            return f"the loss has the right value but the wrong gradient with respect to {name}"
+    return None
+
+
+def describe_loss(case: dict) -> str:
+    return (f"{len(case['r_chosen'])} chosen and {len(case['r_rejected'])} rejected rewards"
+            + ("" if case["margin"] is None else f", a margin of {len(case['margin'])}"))
+
+
+# ------------------------------------------------------------------------------------------------ pairwise_accuracy
+def accuracy_cases(rng: random.Random) -> list[dict]:
+    cases = [
+        {"r_chosen": [1.0, 2.0, 3.0], "r_rejected": [0.0, 1.0, 4.0]},     # 2 of 3
+        {"r_chosen": [0.5, 0.5], "r_rejected": [0.5, 0.0]},               # a tie: half a point
+        {"r_chosen": [0.0, 0.0, 0.0, 0.0], "r_rejected": [0.0, 0.0, 0.0, 0.0]},   # all ties: chance
+        {"r_chosen": [-1.0], "r_rejected": [-2.0]},
+        {"r_chosen": [-1.0], "r_rejected": [3.0]},
+        {"r_chosen": [1.0, 2.0], "r_rejected": [0.0, 1.0, 5.0]},          # different lengths
+        {"r_chosen": [1.0], "r_rejected": [0.0, 5.0, 5.0]},               # would broadcast
+        {"r_chosen": [], "r_rejected": []},
+    ]
+    for i in range(18):
+        n = rng.randint(1, 12)
+        rc = [float(rng.randint(-3, 3)) if i % 2 else round(rng.gauss(0, 1), 3) for _ in range(n)]
+        rr = [float(rng.randint(-3, 3)) if i % 2 else round(rng.gauss(0, 1), 3) for _ in range(n)]
+        if i % 4 == 3:
+            rr[rng.randrange(n)] = rc[0] if n == 1 else rr[0]
+            rr[0] = rc[0]
+        cases.append({"r_chosen": rc, "r_rejected": rr})
+    return cases
+
+
+def call_accuracy(fn: Callable, case: dict) -> Any:
+    try:
+        out = fn(torch.tensor(case["r_chosen"]), torch.tensor(case["r_rejected"]))
+    except ValueError:
+        return list(RAISED)
+    if isinstance(out, torch.Tensor):
+        if out.numel() != 1:
+            raise TypeError(f"pairwise_accuracy should return one number, got a tensor of shape {tuple(out.shape)}")
+        out = out.item()
+    if isinstance(out, bool) or not isinstance(out, (int, float)):
+        raise TypeError(f"pairwise_accuracy should return a float, got {type(out).__name__}")
+    return ["returned", float(out)]
+
+
+def compare_accuracy(got: Any, expected: Any, case: dict) -> str | None:
+    try:
+        got, expected = grading.to_plain(got), grading.to_plain(expected)
+    except TypeError as err:
+        return f"could not read the result: {err}"
+    if expected == RAISED:
+        return None if got == RAISED else "should raise ValueError for these inputs"
+    if got == RAISED:
+        return "raised ValueError for inputs it should accept"
+    return grading.compare_values(got[1], expected[1])
+
+
+def describe_accuracy(case: dict) -> str:
+    return f"{len(case['r_chosen'])} chosen and {len(case['r_rejected'])} rejected rewards"
+
+
+TASKS = [
+    Task("bradley_terry_loss", "test_bradley_terry_loss", 4, loss_cases, call_loss,
+         "aiterms.reward_model:bradley_terry_loss", compare=compare_loss, describe=describe_loss, forbid=FORBID),
+    Task("pairwise_accuracy", "test_pairwise_accuracy", 3, accuracy_cases, call_accuracy,
+         "aiterms.reward_model:pairwise_accuracy", compare=compare_accuracy, describe=describe_accuracy,
+         forbid=FORBID),
+]
