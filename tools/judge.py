@@ -19,6 +19,7 @@ import ast
 import json
 import shutil
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,17 @@ class Verdict:
         return sum(t.points for t in self.tasks)
 
 
+# CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread: two threads in ast.parse at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905; seen in our CI).
+# tools/grade.py judges submissions in threads, so every parse here takes this lock.
+_AST_LOCK = threading.Lock()
+
+
+def _parse(source: str) -> ast.Module:
+    with _AST_LOCK:
+        return ast.parse(source)
+
+
 # ------------------------------------------------------------------------------------------------ the stripped library
 def strip_references(destination: Path, forbidden: list[str]) -> Path:
     """Copy ``aiterms`` to ``destination``/aiterms with each forbidden function's body replaced by a raise."""
@@ -64,10 +76,10 @@ def strip_references(destination: Path, forbidden: list[str]) -> Path:
         by_module.setdefault(module, set()).add(function)
     for module, functions in by_module.items():
         path = target.joinpath(*module.split(".")[1:]).with_suffix(".py")
-        tree = ast.parse(path.read_text())
+        tree = _parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name in functions:
-                node.body = ast.parse(
+                node.body = _parse(
                     f"raise __import__('aiterms.grading').grading.ReferenceUnavailable("
                     f"'{module}.{node.name} is not available at grading: implement it yourself')").body
         path.write_text(ast.unparse(tree) + "\n")
@@ -118,7 +130,7 @@ def learner_cells(submission: dict, source_nb: dict, release_nb: dict) -> list[t
 def _names(src: str) -> tuple[set[str], set[str]] | None:
     """(names a cell defines at top level, names it uses anywhere), or None if it does not parse."""
     try:
-        tree = ast.parse(checks.ipython_to_python(src))
+        tree = _parse(checks.ipython_to_python(src))
     except SyntaxError:
         return None
     defines: set[str] = set()
