@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms.batching import (Request, ServingConfig, batched_greedy_decode, forward_padded, left_pad_batch,
                               request_stream, simulate_serving)
 from aiterms.kv_cache import kv_cached_decode
@@ -82,7 +83,7 @@ def test_course_checkpoint_batched_equals_alone():
     from pathlib import Path
 
     from aiterms.tokenizer import TOKENIZER
-    path = Path(__file__).resolve().parents[1] / "checkpoints" / "sft-cot.pt"
+    path = checkpoints.RELEASED / "sft-cot.pt"
     model = GPT.load(path)
     problems = arithmetic.sample_problems(6, 4, seed=5, ops="+-") + arithmetic.sample_problems(6, 1, seed=5)
     ps = [TOKENIZER.encode_prompt(arithmetic.prompt(p)) for p in problems]
@@ -185,7 +186,7 @@ def test_greedy_accuracy_matches_the_pipelines_evaluation():
     from aiterms import arithmetic
     from aiterms.batching import greedy_accuracy
     from aiterms.evaluation import score, solve
-    model = GPT.load(Path(__file__).resolve().parents[1] / "checkpoints" / "sft-cot.pt")
+    model = checkpoints.load("sft-cot")
     problems = arithmetic.sample_problems(12, 4, seed=9, ops="+-") + arithmetic.sample_problems(12, 2, seed=9)
     expected = score(problems, solve(model, problems, "cot"))["accuracy"]
     assert greedy_accuracy(model, problems, batch_size=5) == greedy_accuracy(model, problems, batch_size=24) == expected

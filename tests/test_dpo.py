@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms import arithmetic, dpo
 from aiterms.rollout import token_logprobs
 from aiterms.tokenizer import TOKENIZER
@@ -123,7 +124,7 @@ def test_loss_matches_trl_dpo_trainer(beta, sft_weight):
 
 
 def test_preference_pairs_are_right_and_wrong_and_deterministic():
-    model = GPT.load("checkpoints/sft-cot.pt")
+    model = checkpoints.load("sft-cot")
     problems = arithmetic.sample_problems(12, 4, seed=5, ops=("+", "-"))
     pairs = dpo.preference_pairs(model, problems, samples=6, seed=3)
     assert pairs == dpo.preference_pairs(model, problems, samples=6, seed=3)

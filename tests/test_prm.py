@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms import arithmetic, prm
 from aiterms.arithmetic import Problem
 from aiterms.evaluation import majority_vote
@@ -19,7 +20,7 @@ from aiterms.transformer import GPT, GPTConfig, generate
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
-SFT = ROOT / "checkpoints" / "sft-cot.pt"
+SFT = checkpoints.RELEASED / "sft-cot.pt"   # the released model: the same on every machine
 RIGHT = "7+5+0=12|4+8+1=13|=132"          # 47+85
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms import quantization, readiness
 from aiterms.transformer import GPT
 
@@ -51,7 +52,7 @@ def test_bad_input_raises(bad):
 
 
 def test_full_run_gates_and_writes_the_report(tmp_path):
-    model = GPT.load("checkpoints/sft-cot.pt")
+    model = checkpoints.load("sft-cot")
     config = readiness.ReadinessConfig(problems_per_size=10, latency_runs=5, safety_requests=20,
                                        p50_max_ms=5000, p95_max_ms=5000)
     report = readiness.run_readiness(model, config, name="sft-cot")

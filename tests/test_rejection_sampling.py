@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms import rejection_sampling as rs
 from aiterms.arithmetic import Problem, cot_response
 from aiterms.evaluation import solve
 from aiterms.sft import TrainConfig
 from aiterms.transformer import GPT
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "sft-cot.pt"
+CHECKPOINT = checkpoints.RELEASED / "sft-cot.pt"
 
 
 # ------------------------------------------------------------------------------------------------ accept/reject

@@ -1,6 +1,7 @@
 """aiterms.sft: the masked SFT loss against a manual computation, and a tiny training run."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -20,10 +21,10 @@ def test_sft_loss_is_the_mean_over_response_tokens():
     mask = torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
     logp = torch.log_softmax(logits, -1)
     manual = -(logp[0, 1, 2] + logp[0, 2, 3] + logp[1, 0, 4]) / 3
-    assert float(sft_loss(logits, labels, mask)) == pytest.approx(float(manual), abs=1e-6)
+    assert float(sft_loss(logits, labels, mask)) == pytest.approx(float(manual), rel=1e-5, abs=1e-6)
     # unmasked: every position whose label is not -100
     every = -(logp[0, 0, 1] + logp[0, 1, 2] + logp[0, 2, 3] + logp[1, 0, 4] + logp[1, 1, 0]) / 5
-    assert float(lm_loss(logits, labels)) == pytest.approx(float(every), abs=1e-6)
+    assert float(lm_loss(logits, labels)) == pytest.approx(float(every), rel=1e-5, abs=1e-6)
 
 
 def test_sft_loss_bad_input():
@@ -85,3 +86,46 @@ def test_solve_and_score_shapes_and_determinism():
     assert set(result) == {"accuracy", "majority", "pass@1", "pass@2"} and 0 <= result["pass@2"] <= 1
     with pytest.raises(ValueError, match="temperature"):
         solve(model, problems, "direct", samples=2)
+
+
+def _sft_in_group(model, examples, config):
+    return model, train(model, examples, config, progress=False)
+
+
+def test_data_parallel_sft_step_is_the_whole_batch_token_mean():
+    """One step on 2 processes == one step on the whole batch here. The batch mixes one-digit and four-digit answers,
+    so its ranks hold different numbers of response tokens: averaging the two ranks' own means (the micro-batch
+    trap) would give another gradient, and the weights would differ by far more than the rounding checked here."""
+    from aiterms.distributed import data_parallel
+    problems = ar.sample_problems(4, 1, seed=0, ops=("+",)) + ar.sample_problems(4, 4, seed=0, ops=("+",))
+    examples = sft_examples([(ar.prompt(p), ar.cot_response(p)) for p in problems], 64)
+    config = TrainConfig(steps=1, batch_size=8, lr=1e-2, warmup=1, seed=1)
+    start = GPT.from_seed(GPTConfig(TOKENIZER.vocab_size, 64, n_layer=1, n_head=2, n_embd=16), 0)
+    parallel, losses = data_parallel(_sft_in_group, copy.deepcopy(start), 2, examples, config)
+    alone = copy.deepcopy(start)
+    assert losses == pytest.approx(train(alone, examples, config, progress=False), rel=1e-5)
+    idx = torch.randint(len(examples), (8,), generator=torch.Generator().manual_seed(1)).tolist()
+    tokens = [sum(examples[i][2]) for i in idx]
+    assert sum(tokens[0::2]) != sum(tokens[1::2])         # the ranks' token counts differ: the trap is live
+    moved = max((a - b).abs().max().item() for a, b in zip(start.parameters(), alone.parameters()))
+    error = max((a - b).abs().max().item() for a, b in zip(parallel.parameters(), alone.parameters()))
+    assert moved > 1e-3 and error < 1e-6, (moved, error)
+    with pytest.raises(Exception, match="batch_size=7 must be divisible by the number of processes"):
+        data_parallel(_sft_in_group, copy.deepcopy(start), 2, examples, TrainConfig(steps=1, batch_size=7))
+
+
+def test_training_stops_once_until_says_so_and_at_stop():
+    problems = ar.sample_problems(8, 1, seed=0, ops=("+",))
+    examples = sft_examples([(ar.prompt(p), ar.direct_response(p)) for p in problems], 32)
+    model = GPT.from_seed(GPTConfig(TOKENIZER.vocab_size, 32, n_layer=1, n_head=2, n_embd=16), 0)
+    asked = []
+
+    def until(m):
+        asked.append(m.training)
+        return len(asked) == 3
+
+    losses = train(model, examples, TrainConfig(steps=50, batch_size=4), progress=False, until=until, check_every=5)
+    assert len(losses) == 15 and asked == [False, False, False] and not model.training
+    assert len(train(model, examples, TrainConfig(steps=50, batch_size=4, stop=7), progress=False)) == 7
+    with pytest.raises(ValueError, match="check_every"):
+        train(model, examples, TrainConfig(steps=5), progress=False, until=until, check_every=0)

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms.arithmetic import Problem, cot_response
 from aiterms.step_search import StepSearchConfig, next_steps, sample_until_verified, step_mcts, verifier
 from aiterms.transformer import GPT
 
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "sft-cot.pt"
+CHECKPOINT = checkpoints.RELEASED / "sft-cot.pt"
 
 
 def test_verifier_by_hand():

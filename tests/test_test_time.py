@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from aiterms import checkpoints
 from aiterms import test_time as tt
 from aiterms.arithmetic import Problem, extract_answer
 from aiterms.evaluation import majority_vote
@@ -15,7 +16,7 @@ from aiterms.step_search import verifier
 from aiterms.tokenizer import TOKENIZER
 
 torch.set_num_threads(1)
-CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "sft-cot.pt"
+CHECKPOINT = checkpoints.RELEASED / "sft-cot.pt"
 
 
 class Stream:
@@ -172,11 +173,11 @@ def oracle_step_score(problem, text):
 def test_step_beam_search_with_an_exact_verifier_finds_right_answers(model):
     problems = [Problem(4718, 2395, "+"), Problem(8052, 4567, "-"), Problem(58, 67, "+")]
     for i, p in enumerate(problems):
-        out = tt.step_beam_search(model, p, oracle_step_score, beam_width=2, expand=8, seed=i)
+        out = tt.step_beam_search(model, p, oracle_step_score, beam_width=2, expand=16, seed=i)
         assert out["answer"] == p.answer == extract_answer(out["response"])
         assert verifier(p, out["response"])[1]
         assert out["tokens"] >= len(out["response"]) + 1 and out["finished"] >= 1
-        assert tt.step_beam_search(model, p, oracle_step_score, 2, 8, seed=i) == out  # deterministic
+        assert tt.step_beam_search(model, p, oracle_step_score, 2, 16, seed=i) == out  # deterministic
 
 
 def test_step_beam_search_counts_every_sampled_token(model):

@@ -27,6 +27,7 @@ over the whole run, and from the median time of an update (steadier on a shared 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -45,7 +46,10 @@ from aiterms.reinforce import ReinforceConfig, train
 
 def average_gradients(model: nn.Module) -> None:
     """Replace every gradient by its mean over all ranks: one ``all_reduce`` of all gradients flattened into one
-    vector (few large messages are faster than many small ones). ``g <- (1 / W) * sum_r g_r``."""
+    vector (few large messages are faster than many small ones). ``g <- (1 / W) * sum_r g_r``. In one process (no
+    initialised group) it returns at once, so a training loop never branches on "parallel or not"."""
+    if rank_and_world()[1] == 1:
+        return
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
@@ -58,12 +62,76 @@ def average_gradients(model: nn.Module) -> None:
 
 def broadcast_parameters(model: nn.Module) -> None:
     """Copy rank 0's weights to every rank (they are equal already when every rank seeds alike; this makes sure)."""
+    if rank_and_world()[1] == 1:
+        return
     for p in model.parameters():
         dist.broadcast(p.data, src=0)
 
 
 def flat_parameters(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def _data_parallel_worker(rank: int, world: int, init: str, fn, model: nn.Module, args: tuple, kwargs: dict,
+                          out: str) -> None:
+    torch.set_num_threads(1)                      # one core per process: the processes are the parallelism
+    # torch.multiprocessing hands the tensors over in shared memory: without a private copy every rank would
+    # update the same weights (each optimizer step applied once per rank)
+    model = copy.deepcopy(model)
+    args = copy.deepcopy(args)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        broadcast_parameters(model)
+        model, result = fn(model, *args, **kwargs)
+        torch.save({"state_dict": model.state_dict(), "result": result}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def data_parallel(fn, model: nn.Module, processes: int, *args, **kwargs):
+    """Run ``fn(model, *args, **kwargs) -> (model, result)`` in ``processes`` spawned processes on this machine that
+    form one ``torch.distributed`` group (gloo, one torch thread each, e.g. one per CPU core), each on its own copy of
+    ``model``. ``fn`` is a data-parallel training loop (:func:`aiterms.sft.train`, :func:`aiterms.grpo.train`): it
+    splits each batch over the ranks and averages the gradients, so every rank ends with the same weights (checked).
+    ``model`` is updated in place with them; returns ``(model, rank 0's result)``. ``fn`` and the arguments must be
+    picklable (module-level functions and plain data)."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
+    with socket.socket() as s:                    # a free local port for the process group's rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = f"{tmp}/result.pt"
+        mp.start_processes(_data_parallel_worker, nprocs=processes, start_method="spawn",
+                           args=(processes, f"tcp://127.0.0.1:{port}", fn, model, args, kwargs, out))
+        results = [torch.load(f"{out}.{r}", weights_only=False) for r in range(processes)]
+    first = results[0]["state_dict"]
+    for r, other in enumerate(results[1:], start=1):     # data parallelism keeps the ranks' weights identical
+        if any(not torch.equal(a, other["state_dict"][k]) for k, a in first.items()):
+            raise RuntimeError(f"rank {r} ended with other weights than rank 0")
+    model.load_state_dict(first)
+    model.eval()
+    return model, results[0]["result"]
+
+
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` in an initialised process group, ``(0, 1)`` otherwise (one process)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_sum(values: list[float]) -> list[float]:
+    """The sums of ``values`` over all ranks (``values`` itself in one process)."""
+    if rank_and_world()[1] == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ReinforceConfig, argparse.Namespace]:

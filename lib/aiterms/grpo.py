@@ -343,51 +343,24 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
     return policy, history
 
 
-def _parallel_worker(rank: int, world: int, init: str, policy: GPT, problems: list, config: GRPOConfig,
-                     reference: GPT | None, eval_problems: list | None, out: str) -> None:
-    import torch.distributed as dist
-    torch.set_num_threads(1)                      # one core per process: the processes are the parallelism
-    # torch.multiprocessing hands the tensors over in shared memory: without a private copy every rank would
-    # update the same weights (each AdamW step applied once per rank)
-    policy = copy.deepcopy(policy)
-    reference = copy.deepcopy(reference)
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
-    try:
-        policy, history = train(policy, problems, config, reference, eval_problems, progress=False)
-        torch.save({"state_dict": policy.state_dict(), "history": history}, f"{out}.{rank}")
-    finally:
-        dist.destroy_process_group()
+def _train_in_group(policy: GPT, problems: list, config: GRPOConfig, reference: GPT | None,
+                    eval_problems: list | None) -> tuple[GPT, dict[str, list]]:
+    return train(policy, problems, config, reference, eval_problems, progress=False)
 
 
 def train_parallel(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfig, processes: int = 2,
                    reference: GPT | None = None, eval_problems: Sequence[arithmetic.Problem] | None = None
                    ) -> tuple[GPT, dict[str, list]]:
-    """:func:`train` in ``processes`` data-parallel processes on this machine (``torch.multiprocessing``, gloo
-    backend, one torch thread each), e.g. one per CPU core: each samples ``prompts_per_step / processes`` prompts'
-    groups, the gradients are averaged. ``policy`` is updated in place with the result and returned with the
-    history. Deterministic for ``config.seed`` and ``processes`` (not across different ``processes``: the ranks
-    sample with their own generators). ``processes=1`` is :func:`train` in a child process."""
-    import socket
-    import tempfile
-
-    import torch.multiprocessing as mp
+    """:func:`train` in ``processes`` data-parallel processes on this machine
+    (:func:`aiterms.distributed.data_parallel`: gloo, one torch thread each), e.g. one per CPU core: each samples
+    ``prompts_per_step / processes`` prompts' groups, the gradients are averaged. ``policy`` is updated in place with
+    the result and returned with the history. Deterministic for ``config.seed`` and ``processes`` (not across
+    different ``processes``: the ranks sample with their own generators). ``processes=1`` is :func:`train` in a
+    child process."""
+    from aiterms.distributed import data_parallel
     check_positive_int("processes", processes)
     if config.prompts_per_step % processes:
         raise ValueError(f"config.prompts_per_step={config.prompts_per_step} must be divisible by "
                          f"processes={processes}")
-    with socket.socket() as s:                    # a free local port for the process group's rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = f"{tmp}/result.pt"
-        mp.start_processes(_parallel_worker, nprocs=processes, start_method="spawn",
-                           args=(processes, f"tcp://127.0.0.1:{port}", policy, list(problems), config, reference,
-                                 list(eval_problems) if eval_problems else None, out))
-        results = [torch.load(f"{out}.{r}", weights_only=False) for r in range(processes)]
-    result = results[0]
-    for r, other in enumerate(results[1:], start=1):     # data parallelism keeps the ranks' weights identical
-        if any(not torch.equal(a, other["state_dict"][k]) for k, a in result["state_dict"].items()):
-            raise RuntimeError(f"rank {r} ended with other weights than rank 0")
-    policy.load_state_dict(result["state_dict"])
-    policy.eval()
-    return policy, result["history"]
+    return data_parallel(_train_in_group, policy, processes, list(problems), config, reference,
+                         list(eval_problems) if eval_problems else None)

@@ -20,7 +20,7 @@ the fly and the float matrix is never stored. :func:`quantize_model` returns a c
 :func:`aiterms.evaluation.solve` take it unchanged::
 
     from aiterms.quantization import quantize_model, model_size_bytes
-    q8 = quantize_model(GPT.load("checkpoints/sft-cot.pt"), bits=8)
+    q8 = quantize_model(checkpoints.load("sft-cot"), bits=8)
     solve(q8, problems, "cot"); model_size_bytes(q8)
 
 The output layer ``lm_head`` is tied to the token embedding (one matrix used twice) and is left in float32 by

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from aiterms.decoding import check_positive_int
 from aiterms.tokenizer import IGNORE_INDEX, TOKENIZER, collate
 from aiterms.transformer import GPT
 
@@ -68,19 +69,36 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     seed: int = 0
+    stop: int | None = None      # stop after this many steps (the learning-rate schedule still spans ``steps``)
 
 
 def train(model: GPT, examples: Sequence[tuple[list[int], list[int], list[int]]], config: TrainConfig,
-          desc: str = "training", progress: bool = True) -> list[float]:
+          desc: str = "training", progress: bool = True, until: Callable[[GPT], bool] | None = None,
+          check_every: int = 100) -> list[float]:
     """Train ``model`` in place on encoded ``(ids, labels, mask)`` examples with AdamW, minimising :func:`sft_loss`.
 
     The examples decide what is learned: :func:`sft_examples` (masked: responses only, or unmasked: every
     token) or :func:`pretrain_examples` (every token of raw text).
     Batches are drawn uniformly with replacement from a seeded generator; the learning rate warms up linearly for
-    ``warmup`` steps, then decays linearly to 0. Returns the loss of every step.
+    ``warmup`` steps, then decays linearly to 0 at ``config.steps``. With ``until``, training stops early once
+    ``until(model)`` is true, asked every ``check_every`` steps with the model in eval mode (e.g. "the validation
+    accuracy has reached a target", :mod:`aiterms.pipeline`). Returns the loss of every step run.
+
+    **Data parallel**: called in every process of an initialised ``torch.distributed`` group (as
+    :func:`aiterms.distributed.data_parallel` does), every rank draws the same batch and computes the loss of its
+    share ``idx[rank::W]``. The loss of the whole batch is the mean over *all* its response tokens,
+    ``sum_r n_r L_r / N`` (``n_r`` tokens on rank ``r``, ``N`` in all), not the mean of the ranks' means: so each rank
+    scales its loss by ``W n_r / N`` before the gradients are averaged (the micro-batch trap of chapter 3). ``until``
+    must give the same answer on every rank (evaluate a share on each and sum, as the pipeline does).
     """
+    from aiterms.distributed import all_sum, average_gradients, rank_and_world
     if not examples:
         raise ValueError("examples must not be empty")
+    check_positive_int("check_every", check_every)
+    rank, world = rank_and_world()
+    if config.batch_size % world:
+        raise ValueError(f"config.batch_size={config.batch_size} must be divisible by the number of processes "
+                         f"({world})")
     g = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                   betas=(0.9, 0.95))
@@ -89,20 +107,30 @@ def train(model: GPT, examples: Sequence[tuple[list[int], list[int], list[int]]]
     model.train()
     losses = []
     # a bar on a terminal; none in logs and notebooks (disable=None: only when writing to a TTY)
-    bar = tqdm(range(config.steps), desc=desc, disable=None if progress else True, leave=False)
+    steps = config.steps if config.stop is None else min(config.steps, config.stop)
+    bar = tqdm(range(steps), desc=desc, disable=None if progress else True, leave=False)
     for _ in bar:
-        idx = torch.randint(len(examples), (config.batch_size,), generator=g).tolist()
-        ids, labels, mask = collate([examples[i] for i in idx])
+        idx = torch.randint(len(examples), (config.batch_size,), generator=g).tolist()  # the same on every rank
+        ids, labels, mask = collate([examples[i] for i in idx[rank::world]])            # this rank's share
         logits, _ = model(ids)
         loss = sft_loss(logits, labels, mask)  # what is learned is decided by the examples' masks
+        n = float(mask.sum())
+        total = all_sum([n])[0]                # N: the batch's response tokens on all ranks (n in one process)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * (world * n / total)).backward()   # a factor of exactly 1 in one process
+        average_gradients(model)                  # (returns at once in one process)
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         optimizer.step()
         schedule.step()
-        losses.append(loss.item())
+        losses.append(all_sum([loss.item() * n])[0] / total if world > 1 else loss.item())
         if len(losses) % 25 == 0:
             bar.set_postfix(loss=f"{sum(losses[-25:]) / 25:.4f}")
+        if until is not None and len(losses) % check_every == 0:
+            model.eval()
+            if until(model):
+                break
+            model.train()
+    bar.close()
     model.eval()
     if not all(math.isfinite(x) for x in losses):
         raise RuntimeError("training diverged (non-finite loss); lower the learning rate")
