@@ -46,7 +46,7 @@ release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assi
 	$(BIN)/python tools/release.py
 
 grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
-	$(BIN)/python tools/grade.py $(SUBMISSIONS)
+	$(BIN)/python tools/grade.py $(SUBMISSIONS) $(if $(BUDGET),--budget $(BUDGET))
 
 bench: setup  ## time notebooks, book build, grading, trainings, peer comparisons (BENCH="--only ppo"); table + _build/bench.json
 	$(BIN)/python tools/bench.py $(BENCH)
@@ -55,8 +55,8 @@ lock:  ## rewrite constraints.txt from the current .venv
 	echo '# The lock: exact versions of every package in .venv (pip freeze). Regenerate with make lock.' > constraints.txt
 	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' >> constraints.txt
 
-sysdeps:  ## install the Debian packages the browser test needs (chromium, chromedriver); needs root
-	command -v chromedriver >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver)
+sysdeps:  ## install the Debian packages: bubblewrap (the grading sandbox), chromium + chromedriver (the browser test); needs root
+	(command -v bwrap && command -v chromedriver) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bubblewrap chromium chromium-driver)
 
 clean:  ## remove generated files (build, grading runs, caches); keeps .venv
 	rm -rf _build _grading submitted autograded feedback gradebook.db grades.csv .pytest_cache

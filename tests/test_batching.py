@@ -128,6 +128,19 @@ def test_serving_by_hand_with_a_fixed_step_cost():
     assert res2["latency_p50"] == 3.0 and res2["latency_p95"] == 3.0  # C arrived at 0 and waited
     assert res2["service_p50"] == 2.0
     assert res2["tokens_per_s"] == pytest.approx(6 / 3)
+    # the pass clock: with a cost of 1 s per pass it reads as the seconds
+    for reqs in (static, cont):
+        assert [r.start_pass for r in reqs] == [r.start for r in reqs]
+        assert [r.finish_pass for r in reqs] == [r.finish for r in reqs]
+    assert res["service_passes_p50"] == res["service_p50"] and res2["service_passes_p95"] == res2["service_p95"]
+    # work: static computes A's and B's rows for 3 passes (A idles 2), then C's alone for 2; prompts A, B: 2 wide
+    assert res["row_steps"] == 2 + 2 + 2 + 1 + 1 and res["positions"] == 2 * 2 + 2 + 2 + 1 * 2 + 1
+    # continuous: A+B (2 wide), then B's token with C's 2-token prompt (2 rows x 2 wide), then B and C
+    assert res2["row_steps"] == 2 + 2 + 2 and res2["positions"] == 2 * 2 + 2 * 2 + 2
+    assert res["prefill_passes"] == 2 and res2["prefill_passes"] == 2
+    assert res["prefill_positions"] == 2 * 2 + 1 * 2 and res2["prefill_positions"] == 2 * 2 + 2 * 2
+    for r in (res, res2):
+        assert r["prefill_pass_s"] > 0 and r["decode_pass_s"] > 0
 
 
 def test_continuous_beats_static_on_a_mixed_stream():
@@ -140,6 +153,10 @@ def test_continuous_beats_static_on_a_mixed_stream():
         results[policy] = simulate_serving(model, reqs, ServingConfig(4, policy, step_seconds=0.01))
     assert results["continuous"]["latency_p50"] < results["static"]["latency_p50"]
     assert results["continuous"]["tokens_per_s"] > results["static"]["tokens_per_s"]
+    # static batching computes rows that are done (idle slots), continuous batching never does
+    assert results["static"]["row_steps"] > results["static"]["tokens"]
+    assert results["continuous"]["row_steps"] == results["continuous"]["tokens"]
+    assert results["continuous"]["passes"] < results["static"]["passes"]
 
 
 def test_request_stream():
@@ -190,5 +207,8 @@ def test_greedy_accuracy_matches_the_pipelines_evaluation():
     problems = arithmetic.sample_problems(12, 4, seed=9, ops="+-") + arithmetic.sample_problems(12, 2, seed=9)
     expected = score(problems, solve(model, problems, "cot"))["accuracy"]
     assert greedy_accuracy(model, problems, batch_size=5) == greedy_accuracy(model, problems, batch_size=24) == expected
+    from aiterms.batching import greedy_right
+    right = greedy_right(model, problems, batch_size=7)
+    assert len(right) == len(problems) and sum(right) / len(right) == expected
     with pytest.raises(ValueError, match="batch_size"):
         greedy_accuracy(model, problems, batch_size=0)

@@ -11,6 +11,7 @@ def test_two_ranks_end_with_identical_parameters(tmp_path):
     results = launch(2, tmp_path, updates=4, num_envs=2, rollout_steps=16, save_params=True)
     assert results["world_size"] == 2 and results["env_steps"] == 2 * 4 * 2 * 16
     assert results["max_parameter_difference"] == 0.0
+    assert 0 < results["median_update_cpu_seconds"] and results["steps_per_update"] == 2 * 2 * 16
     rank0 = torch.load(tmp_path / "params-rank0.pt")
     rank1 = torch.load(tmp_path / "params-rank1.pt")
     assert rank0.keys() == rank1.keys()

@@ -134,6 +134,16 @@ def test_preference_pairs_are_right_and_wrong_and_deterministic():
         assert arithmetic.extract_answer(pair.rejected) != pair.problem.answer
 
 
+def test_pairs_from_samples_takes_the_first_right_and_first_wrong():
+    p, q = arithmetic.Problem(12, 30, "+"), arithmetic.Problem(5, 4, "-")
+    right, wrong, other_wrong = arithmetic.cot_response(p), "2+0+0=2|1+3+0=4|=41", "=40"
+    pairs = dpo.pairs_from_samples([p, q], [[wrong, right, other_wrong, right], [arithmetic.cot_response(q)] * 2])
+    assert pairs == [dpo.PreferencePair(p, right, wrong)], "one pair per problem with a right and a wrong answer"
+    assert dpo.pairs_from_samples([p], [[wrong, other_wrong]]) == []
+    with pytest.raises(ValueError, match="same length"):
+        dpo.pairs_from_samples([p, q], [[right]])
+
+
 def test_training_raises_the_margin_and_keeps_the_reference():
     model = GPT(CONFIG, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import secrets
 import zipfile
+from dataclasses import dataclass
 from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -89,11 +94,48 @@ def beam_step(beam_scores, logprobs, k):
 '''
 
 
-def hostile(solution: dict[str, str], course, inbox) -> dict[str, tuple[dict, dict]]:
+@dataclass
+class Planted:
+    """What the test plants on the host, outside the course, under random names, for the sandbox to keep out."""
+    secret_file: Path = Path("/nonexistent/secret")   # mode 600, the grading user's: no learner may read it
+    secret: str = "not-a-secret"
+    outside_dir: Path = Path("/nonexistent")            # a learner tries to write a file here
+    module: str = "planted_module"                      # planted in the host's /tmp, and written by a learner
+
+
+EXTRA = "__extra_cells__"  # answers[EXTRA]: code cells a learner added at the end of the notebook
+
+
+def hostile(solution: dict[str, str], course, inbox, planted: Planted = Planted()) -> dict[str, tuple[dict, dict]]:
     """student -> (answer cells to use, expected points per test cell)."""
     g, s, b = solution["greedy_decode"], solution["beam_step"], solution["beam_search"]
     zero_g, zero_s, zero_b = ({**FULL, k: 0} for k in FULL)
     return {
+        # correct answers that also try to reach the host: each must find nothing, so keeps full points
+        "reads-a-file-of-the-grader": ({"greedy_decode": f"from IPython.display import HTML, display\ntry:\n"
+                                        f"    leaked = open({str(planted.secret_file)!r}).read()\n"
+                                        f"except OSError as e:\n    leaked = repr(e)\n"
+                                        f"print(leaked)\ndisplay(HTML('<b>' + leaked + '</b>'))\n" + g}, FULL),
+        "writes-outside": ({"greedy_decode": f"import os\nfor path in ({str(planted.outside_dir / 'dropped.txt')!r}, "
+                            f"'/tmp/{planted.module}.py', {str(course / 'dropped.txt')!r}):\n    try:\n"
+                            f"        with open(path, 'w') as f:\n            f.write('greedy_decode = None')\n"
+                            f"    except OSError:\n        pass\n" + g}, FULL),
+        "imports-a-planted-module": ({"greedy_decode": g + f"\nimport sys\nsys.path[:0] = ['/tmp', '']\ntry:\n"
+                                      f"    from {planted.module} import greedy_decode\nexcept ImportError:\n"
+                                      f"    pass\n"}, FULL),
+        "scripts-in-outputs": ({"greedy_decode": "from IPython.display import HTML, Markdown, Javascript, display\n"
+                                "display(HTML('<script>window.planted_script_1 = 1</script><p>a table:</p>"
+                                "<table><tr><td>kept cell</td></tr></table>'))\n"
+                                "display(HTML('<img src=x onerror=\"window.planted_script_2 = 1\">'))\n"
+                                "display(Markdown('<iframe src=\"https://example.com/planted_script_3\"></iframe>'))\n"
+                                "display(Javascript('window.planted_script_4 = 1'))\n" + g,
+                                EXTRA: ["#\n"], "markdown": "<script>window.planted_script_5 = 1</script>"}, FULL),
+        "fork-loop": ({"greedy_decode": g, EXTRA: ["import os, sys\nchildren = 0\ntry:\n    while children < 10000:\n"
+                                                   "        if os.fork() == 0:\n            os.execv(sys.executable, "
+                                                   "[sys.executable, '-c', 'import time; time.sleep(120)', "
+                                                   f"'{planted.module}'])\n"
+                                                   "        children += 1\n"
+                                                   "except OSError:\n    pass\nprint('forked', children)"]}, FULL),
         "correct": ({}, FULL),
         "correct-written-differently": ({"greedy_decode": GREEDY_NUMPY, "beam_step": STEP_LOOPS,
                                          "beam_search": SEARCH_HELPERS + SEARCH_USING_HELPERS}, FULL),
@@ -109,7 +151,8 @@ def hostile(solution: dict[str, str], course, inbox) -> dict[str, tuple[dict, di
         "ignores-sigint-while-looping": ({"greedy_decode": "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
                                           "def greedy_decode(model, prompt, max_new_tokens, eos_token_id=None):\n"
                                           "    while True:\n        pass"}, zero_g),
-        "unbounded-memory": ({"beam_search": b + "\nhog = []\nwhile True:\n    hog.append(bytearray(10**9))"}, zero_b),
+        # (bytes(n) is calloc'ed, not written: it reaches the address-space limit at once, however busy the machine)
+        "unbounded-memory": ({"beam_search": b + "\nhog = []\nwhile True:\n    hog.append(bytes(10**9))"}, zero_b),
         "patches-assertions": ({"greedy_decode": "import numpy, torch, builtins\n"
                                 "numpy.testing.assert_allclose = lambda *a, **k: None\n"
                                 "torch.testing.assert_close = lambda *a, **k: None\n" + WRONG_GREEDY}, zero_g),
@@ -168,15 +211,47 @@ def edited(release: nbformat.NotebookNode, solution: dict, how: str) -> nbformat
     return nb
 
 
+def submission(release, solution: dict, answers: dict) -> nbformat.NotebookNode:
+    """The release notebook with answers filled in, and a learner's extra cells (code, or one Markdown) at the end."""
+    answers = dict(answers)
+    extra, markdown = answers.pop(EXTRA, []), answers.pop("markdown", None)
+    nb = fill(release, {**solution, **answers})
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in extra]
+    if markdown:
+        nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
+    return nb
+
+
+def leftover_processes(marker: str) -> list[str]:
+    """Processes on the host whose command line holds ``marker`` (the fork loop's children sleep 120 s with it)."""
+    import subprocess
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if marker in line]
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def planted(tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside-the-course") / secrets.token_hex(8)
+    outside.mkdir()
+    plant = Planted(outside / f"secret-{secrets.token_hex(8)}.txt", f"planted-secret-{secrets.token_hex(16)}",
+                    outside, f"planted_{secrets.token_hex(8)}")
+    plant.secret_file.write_text(plant.secret)
+    plant.secret_file.chmod(0o600)
+    module = Path("/tmp") / f"{plant.module}.py"  # where the old sandbox's worker would have imported it from
+    module.write_text("greedy_decode = None\n")
+    yield plant
+    module.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, planted):
     from grade import grade
     tmp = tmp_path_factory.mktemp("hostile")
     course, inbox = make_course(tmp), tmp / "inbox"
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
     expected = {}
-    for student, (answers, points) in hostile(solution, course, inbox).items():
-        write(inbox / student / A / f"{A}.ipynb", fill(release, {**solution, **answers}))
+    for student, (answers, points) in hostile(solution, course, inbox, planted).items():
+        write(inbox / student / A / f"{A}.ipynb", submission(release, solution, answers))
         expected[student] = points
     for how in ("edits", "deletes", "reorders", "strips-metadata"):
         write(inbox / f"{how}-test-cells" / A / f"{A}.ipynb", edited(release, solution, how))
@@ -190,12 +265,82 @@ def graded(tmp_path_factory):
     return course, scores(course, A), expected, table
 
 
+def everything_written(course) -> str:
+    """Every file the grading run wrote for the instructor and the learners, as text."""
+    parts = []
+    for path in sorted(course.rglob("*")):
+        if path.is_file() and "solutions" not in path.parts:
+            parts.append(path.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+def test_no_submission_read_a_file_of_the_host(graded, planted):
+    course = graded[0]
+    assert planted.secret not in everything_written(course)  # feedback, autograded, gradebook.db, grades.csv
+    html = (course / "feedback" / "reads-a-file-of-the-grader" / A / f"{A}.html").read_text()
+    assert "No such file or directory" in html  # the path does not exist in the sandbox at all
+
+
+def test_no_submission_wrote_on_the_host_or_left_a_process(graded, planted):
+    course = graded[0]
+    assert list(planted.outside_dir.iterdir()) == [planted.secret_file]
+    assert not (course / "dropped.txt").exists()
+    assert (Path("/tmp") / f"{planted.module}.py").read_text() == "greedy_decode = None\n"  # only the test's own
+    assert not leftover_processes(planted.module)
+    html = (course / "feedback" / "fork-loop" / A / f"{A}.html").read_text()
+    forked = int(re.search(r"forked (\d+)", html).group(1))
+    assert forked < 64  # the process limit (threads of the kernel count too)
+
+
+class ActiveContent(HTMLParser):
+    """What in an HTML page could run or load something: script text, event-handler attributes, frames, objects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        if tag in ("iframe", "frame", "object", "embed"):
+            self.found.append(f"<{tag}>")
+        self.found += [f"{tag} {name}=" for name, _ in attrs if name.lower().startswith("on")]
+
+    def handle_data(self, data):
+        if self._in_script and "planted_script" in data:
+            self.found.append(f"script: {data[:60]}")
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+
+def test_no_script_survives_in_feedback(graded):
+    course = graded[0]
+    for student in STUDENTS:
+        parser = ActiveContent()
+        parser.feed((course / "feedback" / student / A / f"{A}.html").read_text())
+        assert not parser.found, f"{student}'s feedback keeps active content: {parser.found}"
+        nb = nbformat.read(course / "autograded" / student / A / f"{A}.ipynb", as_version=4)
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                assert not set(data) - {"text/plain", "text/html", "text/markdown", "image/png", "image/jpeg",
+                                        "text/latex", "application/json"}, f"{student}: {set(data)}"
+                for key in ("text/html", "text/markdown"):
+                    for bad in ("<script", "onerror", "<iframe"):
+                        assert bad not in data.get(key, ""), f"{student}'s autograded output keeps {bad}"
+            if cell.cell_type == "markdown":
+                assert "<script" not in cell.source, f"{student}'s Markdown keeps a script"
+    html = (course / "feedback" / "scripts-in-outputs" / A / f"{A}.html").read_text()
+    assert "kept cell" in html and "<table>" in html  # tables and text still show
+
+
 def write(path, nb) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
 
-STUDENTS = sorted(list(hostile({"greedy_decode": "", "beam_step": "", "beam_search": ""}, ROOT, ROOT)) +
+STUDENTS = sorted(list(hostile({"greedy_decode": "", "beam_step": "", "beam_search": ""}, ROOT, ROOT, Planted())) +
                   [f"{how}-test-cells" for how in ("edits", "deletes", "reorders", "strips-metadata")])
 
 
@@ -262,3 +407,31 @@ def test_zips_late_flags_and_idempotent_regrading(tmp_path):
 
     grade(inbox, course)  # regrade: same grades, same rows
     assert (course / "grades.csv").read_text() == first
+
+
+# ------------------------------------------------------------------------------------------------ the time budget
+def test_a_submission_costs_at_most_its_budget(tmp_path):
+    """Forty looping cells no task needs cost nothing in the judge and end the in-kernel run at the budget; slow
+    cells that the tasks need use the budget up, and the tasks not reached get 0 with a message saying so."""
+    import time
+    from grade import grade
+    course, inbox = make_course(tmp_path), tmp_path / "inbox"
+    release, solution = read(RELEASE), answer_cells(read(SOURCE))
+    write(inbox / "many-loops" / A / f"{A}.ipynb",
+          submission(release, solution, {EXTRA: ["while True:\n    pass"] * 40}))
+    # 5 s per answer cell: beam_search needs two of them, more than the budget leaves it (or than its time limit)
+    slow = {k: "__import__('time').sleep(5)\n" + v for k, v in solution.items()}
+    write(inbox / "slow-cells" / A / f"{A}.ipynb", submission(release, solution, slow))
+    budget = 20
+    start = time.monotonic()
+    grade(inbox, course, jobs=2, job_timeout=9, budget=budget)
+    assert time.monotonic() - start < 120
+    log = {r["student"]: r for r in csv.DictReader((course / "grading-log.csv").open())}
+    for student in ("many-loops", "slow-cells"):
+        assert float(log[student]["seconds"]) <= budget + 5, log[student]
+        assert log[student]["budget_used_up"] == "yes"
+    got = scores(course, A)
+    assert got["many-loops"] == FULL
+    assert got["slow-cells"] == {**FULL, "test_beam_search": 0}
+    html = (course / "feedback" / "slow-cells" / A / f"{A}.html").read_text()
+    assert "used up its time budget" in html

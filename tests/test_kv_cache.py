@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aiterms.kv_cache import (TimingConfig, cache_nbytes, cache_speedup, kv_cache_bytes, kv_cached_decode,
-                              max_batch, recompute_decode, time_call, token_passes)
+                              max_batch, positions_per_step, recompute_decode, time_call, time_steps, token_passes)
 from aiterms.transformer import GPT, GPTConfig, generate
 
 torch.set_num_threads(1)
@@ -62,6 +62,31 @@ def test_cache_feeds_one_token_per_step_recompute_feeds_all():
     assert sum([3, 1, 1, 1, 1]) == token_passes(3, 5, cached=True)
     assert sum([3, 4, 5, 6, 7]) == token_passes(3, 5, cached=False)
     assert token_passes(10, 64, cached=False) == sum(range(10, 74))
+
+
+def test_positions_per_step_and_time_steps():
+    assert positions_per_step(3, 5, cached=True) == [3, 1, 1, 1, 1]
+    assert positions_per_step(3, 5, cached=False) == [3, 4, 5, 6, 7]
+    for cached in (True, False):
+        assert sum(positions_per_step(12, 64, cached)) == token_passes(12, 64, cached)
+    model = peaked(1)
+    for cached in (True, False):
+        # time_steps runs the passes that positions_per_step counts, for every row of the batch
+        shapes: list[tuple[int, int]] = []
+        handle = model.tok_emb.register_forward_hook(lambda mod, args, out: shapes.append(tuple(args[0].shape)))
+        try:
+            times = time_steps(model, [1, 2, 3], 5, batch_size=4, cached=cached, config=TimingConfig(1, 0))
+        finally:
+            handle.remove()
+        assert shapes == [(4, n) for n in positions_per_step(3, 5, cached)]
+        assert len(times) == 5 and all(t > 0 for t in times)
+    assert len(time_steps(model, [1, 2], 3, config=TimingConfig(repeats=3, warmup=1))) == 3
+    with pytest.raises(ValueError, match="batch_size"):
+        time_steps(model, [1], 3, batch_size=0)
+    with pytest.raises(ValueError, match="block_size"):
+        time_steps(model, [1] * 20, 6)
+    with pytest.raises(ValueError, match="new_tokens"):
+        positions_per_step(3, 0, cached=True)
 
 
 def test_kv_cache_bytes_matches_a_real_cache():

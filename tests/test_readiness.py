@@ -68,3 +68,11 @@ def test_full_run_gates_and_writes_the_report(tmp_path):
     assert not strict.passed and not {c.name: c for c in strict.checks}["memory"].passed
     q4 = quantization.quantize_model(model, 4)
     assert readiness.memory_bytes(q4)["weights"] < 0.5 * readiness.memory_bytes(model)["weights"]
+
+
+def test_safety_pass_rate_is_what_the_guarded_assistant_does():
+    from aiterms import safety
+    model = checkpoints.load("sft-cot")
+    requests = safety.labelled_requests(40, seed=3)
+    by_reply = sum((safety.guarded_reply(model, t).stage == "input") == u for t, u, _ in requests) / len(requests)
+    assert readiness.safety_pass_rate(model, requests) == by_reply

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from aiterms.reinforce import (ReinforceConfig, discounted_returns, evaluate, make_envs, reinforce_loss,
-                               rollout_returns, train)
+                               rollout_costs, rollout_returns, train)
 
 torch.set_num_threads(1)
 
@@ -94,6 +94,17 @@ def test_training_is_deterministic():
     for p, q in zip(a["policy"].parameters(), b["policy"].parameters()):
         assert torch.equal(p, q)
     assert a["episode_returns"] == b["episode_returns"]
+    assert all(0 <= h["collect_cpu_seconds"] <= h["cpu_seconds"] for h in a["history"])
+    assert a["median_update_cpu_seconds"] >= 0
+
+
+def test_rollout_costs_split_the_cpu_time():
+    c = rollout_costs(num_envs=4, steps=20)
+    assert (c["env_steps"], c["policy_calls"]) == (80, 20)  # one forward pass per step, shared by the 4 envs
+    assert c["policy_us"] > 0 and c["env_us"] > 0 and c["seconds"] > 0
+    assert c["env_steps_per_second"] == pytest.approx(80 / c["seconds"])
+    parts = (c["policy_us"] + c["env_us"] + c["other_us"]) * c["env_steps"] / 1e6
+    assert parts == pytest.approx(c["seconds"])
 
 
 def test_reinforce_learns_cartpole():

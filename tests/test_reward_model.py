@@ -147,6 +147,16 @@ def test_annotator_config_is_validated():
         preferences.Pairs([arithmetic.Problem(1, 2, "+")], ["3"], ["4"]).chosen_rejected()
 
 
+def test_pairs_add_and_subset():
+    x = preferences.annotate(preferences.Pairs([arithmetic.Problem(1, 2, "+")], ["3"], ["4"]), seed=0)
+    y = preferences.annotate(preferences.Pairs([arithmetic.Problem(5, 4, "-")] * 2, ["1", "2"], ["1", "0"]), seed=1)
+    both = x + y
+    assert len(both) == 3 and both.a == ["3", "1", "2"] and both.label == x.label + y.label
+    assert both.utility_b == x.utility_b + y.utility_b and both.subset([1, 2]).a == y.a
+    with pytest.raises(ValueError, match="labelled and unlabelled"):
+        x + preferences.Pairs([arithmetic.Problem(1, 2, "+")], ["3"], ["4"])
+
+
 def test_sample_pairs_is_deterministic():
     model = GPT(GPTConfig(vocab_size=TOKENIZER.vocab_size, block_size=48, n_layer=1, n_head=2, n_embd=16))
     a = preferences.sample_pairs(model, 3, digits=2, seed=5, max_new_tokens=6)

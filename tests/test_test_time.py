@@ -165,6 +165,28 @@ def test_sample_responses_counts_generated_tokens_and_is_seeded(model):
         tt.sample_responses(model, p, 2, 0.0)
 
 
+def test_sample_pool_counts_tokens_like_sample_responses_and_is_seeded(model):
+    problems = [Problem(4718, 2395, "+"), Problem(58, 67, "+"), Problem(8052, 4567, "-"), Problem(9, 3, "-")]
+    texts, tokens = tt.sample_pool(model, problems, 5, 1.0, seed=3)
+    assert [len(t) for t in texts] == [len(t) for t in tokens] == [5] * len(problems)
+    for rs, ns in zip(texts, tokens):
+        for text, n in zip(rs, ns):
+            assert n == len(TOKENIZER.encode(text)) + 1  # the response and its <eos>
+    assert tt.sample_pool(model, problems, 5, 1.0, seed=3) == (texts, tokens)
+    assert tt.sample_pool(model, problems, 5, 1.0, seed=4) != (texts, tokens)
+    # smaller batches: a pool of the same shape (other samples: the generator is drawn in another order)
+    small = tt.sample_pool(model, problems, 5, 1.0, seed=3, max_batch=3)
+    assert [len(t) for t in small[0]] == [5] * len(problems) and small == tt.sample_pool(model, problems, 5, 1.0, 3, 3)
+    # a right answer of a small problem shows up among samples of a trained model
+    assert any(extract_answer(t) == 125 for t in texts[1])
+    with pytest.raises(ValueError, match="n must"):
+        tt.sample_pool(model, problems, 0)
+    with pytest.raises(ValueError, match="temperature"):
+        tt.sample_pool(model, problems, 2, 0.0)
+    with pytest.raises(ValueError, match="at least one problem"):
+        tt.sample_pool(model, [], 2)
+
+
 def oracle_step_score(problem, text):
     ok, right = verifier(problem, text)
     return (text.count("|") + right) / (problem.num_steps + 1) if ok else 0.0
@@ -191,6 +213,41 @@ def test_step_beam_search_counts_every_sampled_token(model):
         tt.step_beam_search(model, p, oracle_step_score, expand=-1)
     with pytest.raises(ValueError, match="max_rounds"):
         tt.step_beam_search(model, p, oracle_step_score, max_rounds=0)
+
+
+def test_step_beam_search_many_is_the_single_search_batched(model):
+    problems = [Problem(4718, 2395, "+"), Problem(8052, 4567, "-"), Problem(58, 67, "+")]
+    many = tt.step_beam_search_many(model, problems, oracle_step_score, beam_width=2, expand=8, seed=1)
+    assert len(many) == len(problems)
+    for p, out in zip(problems, many):
+        assert out["answer"] == p.answer == extract_answer(out["response"]) and verifier(p, out["response"])[1]
+        assert out["tokens"] >= len(out["response"]) + 1 and out["finished"] >= 1
+    assert tt.step_beam_search_many(model, problems, oracle_step_score, 2, 8, seed=1) == many  # deterministic
+    # one problem: the same search as step_beam_search
+    assert tt.step_beam_search_many(model, problems[:1], oracle_step_score, 2, 8, seed=7) == \
+        [tt.step_beam_search(model, problems[0], oracle_step_score, 2, 8, seed=7)]
+    # a batched scorer (scorer.many) is used when there is one, and gives the same search as the plain one
+    calls = []
+
+    def scorer(problem, text):
+        return oracle_step_score(problem, text)
+
+    def batched(ps, texts):
+        calls.append(len(texts))
+        return [oracle_step_score(p, t) for p, t in zip(ps, texts)]
+
+    scorer.many = batched
+    assert tt.step_beam_search_many(model, problems, scorer, 2, 8, seed=1) == many
+    assert calls and max(calls) > 1
+    with pytest.raises(ValueError, match="at least one problem"):
+        tt.step_beam_search_many(model, [], oracle_step_score)
+
+
+def test_step_beam_search_counts_a_token_budget_of_each_sampled_step(model):
+    # every sampled step costs at most STEP_TOKENS tokens; one round with one prefix and `expand` samples
+    p = Problem(4718, 2395, "+")
+    out = tt.step_beam_search(model, p, lambda prob, text: 0.0, beam_width=1, expand=3, seed=0, max_rounds=1)
+    assert 3 <= out["tokens"] <= 3 * tt.STEP_TOKENS
 
 
 # ------------------------------------------------------------------------------------------------ pairwise_accuracy
@@ -224,5 +281,7 @@ def test_prm_scorer_drops_the_empty_segment_of_a_prefix(model):
     assert score(p, "8+7+0=15|") == pytest.approx(prefix[0])  # one step, not the bogus read after the "|"
     assert score(p, "8+7+0=15|5+6+1=12|=125") == pytest.approx(min(full))
     assert tt.prm_scorer(critic, "last")(p, "8+7+0=15|5+6+1=12|=125") == pytest.approx(full[-1])
+    texts = ["8+7+0=15|", "8+7+0=15|5+6+1=12|=125", "8+7+0=15|5+6+1=12|"]
+    assert score.many([p] * 3, texts) == pytest.approx([score(p, t) for t in texts], rel=1e-5)
     with pytest.raises(ValueError, match="aggregate"):
         tt.prm_scorer(critic, "mean")

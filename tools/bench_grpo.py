@@ -6,8 +6,8 @@
 
 1. **Training**: GRPO from the step-by-step SFT model on problems with ``hard_digits`` (4) digits, stopped after
    ``minutes`` of wall-clock time (evaluation included), in two data-parallel processes of one thread each (one per
-   core of a 2-core machine), with Dr. GRPO's settings (``RUN``); greedy pass@1 on the pipeline's held-out hard set
-   (200 problems, seed + 2000, the same set as ``metrics.json``'s "hard") before and after.
+   core of a 2-core machine), with Dr. GRPO's settings (``RUN``); greedy pass@1 on the first 200 of the pipeline's
+   1000 held-out hard problems (seed + 2000: ``aiterms.checkpoints.held_out``) before and after.
 2. **PPO vs GRPO**: each algorithm runs a few steps on the same model and the same number of responses per step
    (128: GRPO 16 prompts x 8, PPO 128 prompts x 1) in a fresh process. Reported: parameters held (trained and
    frozen), optimizer state (AdamW's two moments, counted exactly), peak memory (the process's peak resident memory
@@ -37,8 +37,8 @@ def _problems(digits: int, seed: int = 0):
     return pool, held_out
 
 
-#: the 3-minute run's settings (Dr. GRPO: no std scaling, a constant normaliser, no KL; a larger learning rate);
-#: the pipeline's stage uses the GRPOConfig defaults
+#: the 3-minute run's settings (Dr. GRPO: no std scaling, a constant normaliser, no KL; a larger learning rate than
+#: GRPOConfig's default), the same as the pipeline's RL stage (aiterms.pipeline.PipelineConfig.rl)
 RUN = dict(loss_type="dr_grpo", scale_std=False, beta=0.0, lr=2e-4, decay=True)
 EVAL_EVERY = 50   # steps between evaluations on the held-out set (they count against the time too)
 

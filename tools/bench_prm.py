@@ -7,7 +7,7 @@
 1. **Training** (:func:`aiterms.prm.train_reward_models`, default :class:`~aiterms.prm.PRMConfig`, one thread):
    seconds (Monte Carlo labelling and in total), agreement of the soft (> 1/2) and hard (any completion right) MC
    labels with the true step labels, and on held-out responses the PRM's step AUC and both models' outcome AUC.
-2. **Choosing answers** on the pipeline's held-out hard problems (200 4-digit problems, seed + 2000, the set of
+2. **Choosing answers** on the first 200 of the pipeline's held-out hard problems (4-digit, seed + 2000, the set of
    ``metrics.json``'s "hard"), ``N`` samples each at temperature 1: accuracy of the first sample, majority vote,
    best-of-N and weighted majority vote with the ORM and with the PRM (min and last aggregations), and pass@N.
 """

@@ -70,13 +70,14 @@ def rft_row(checkpoint: str, rounds: int = 3, prompts: int = 1000, mix: float = 
     from aiterms.sft import TrainConfig
     from aiterms.transformer import GPT
 
+    from aiterms import checkpoints
     torch.set_num_threads(1)
     policy = GPT.load(checkpoint)
     ops = ("+", "-")
-    held_out = arithmetic.sample_problems(200, 4, seed=2000, ops=ops)            # the pipeline's hard set (seed 0)
-    drawn = arithmetic.sample_problems(800, 3, seed=1003, ops=ops)                # the pipeline's 3-digit test draw
-    three = list({supervised_data.normalise_key(p): p for p in drawn}.values())[:200]
-    banned = {supervised_data.normalise_key(p) for p in held_out + three}
+    test, hard = checkpoints.held_out()              # the pipeline's held-out problems: never trained on here either
+    held_out = hard[:200]                            # evaluated on the first 200 of the 1000 hard problems
+    three = [p for p in test if p.num_steps == 3]
+    banned = {supervised_data.normalise_key(p) for p in hard + test}
     pool = [p for p in arithmetic.sample_problems(3 * prompts + 1000, 4, seed=4000, ops=ops)
             if supervised_data.normalise_key(p) not in banned]
     n_small = int(mix * prompts)

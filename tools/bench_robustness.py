@@ -8,11 +8,10 @@ choice: AVX-512 where the CPU has it, else AVX2; "avx2" forces AVX2; "default" u
 another (each run uses both cores), into ``DIR/<kernel>-seed<S>`` (default ``_build/robustness``), and prints one
 row per metric of :data:`aiterms.pipeline.BANDS` with its value in every run, the min and max, the band the book
 states, and whether all runs (and the released checkpoints) are inside it. ``--reuse`` keeps runs whose
-``metrics.json`` already exists with the current configuration. ``rows()`` is the ``make bench`` entry (seeds 0-2,
-kernels unset and avx2): six pipeline runs, about half an hour.
-
-On a CPU without AVX-512, "unset" and "avx2" are the same kernels and give identical runs; add ``default`` there
-(``--kernels unset default``) to see a second kernel.
+``metrics.json`` already exists with the current configuration. ``rows()`` is the ``make bench`` entry: seeds 0-2
+under two kernels that differ on this CPU (:func:`two_kernels`: "unset" and "avx2" on a CPU with AVX-512, where
+PyTorch picks AVX-512 by itself; "unset" and "default" elsewhere, since there "unset" is AVX2): six pipeline runs,
+about half an hour.
 """
 from __future__ import annotations
 
@@ -73,8 +72,16 @@ def table(runs: dict[str, dict]) -> tuple[list[str], list[dict]]:
     return lines, rows
 
 
-def rows(seeds=(0, 1, 2), kernels=("unset", "avx2"), out: Path = ROOT / "_build" / "robustness",
+def two_kernels() -> tuple[str, str]:
+    """Two settings of ``ATEN_CPU_CAPABILITY`` that give different kernels on this CPU: PyTorch's choice and AVX2 where
+    the CPU has AVX-512; PyTorch's choice (AVX2) and no vector kernels ("default") where it has not."""
+    import torch
+    return ("unset", "avx2") if torch.backends.cpu.get_cpu_capability() == "AVX512" else ("unset", "default")
+
+
+def rows(seeds=(0, 1, 2), kernels: tuple[str, ...] | None = None, out: Path = ROOT / "_build" / "robustness",
          reuse: bool = True) -> list[dict]:
+    kernels = two_kernels() if kernels is None else kernels
     runs, timing = {}, []
     for kernel in kernels:
         for seed in seeds:
@@ -92,12 +99,13 @@ def rows(seeds=(0, 1, 2), kernels=("unset", "avx2"), out: Path = ROOT / "_build"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--kernels", nargs="+", default=["unset", "avx2"],
-                        help="values of ATEN_CPU_CAPABILITY ('unset': PyTorch's choice)")
+    parser.add_argument("--kernels", nargs="+", default=None,
+                        help="values of ATEN_CPU_CAPABILITY ('unset': PyTorch's choice; default: two that differ on "
+                             "this CPU, unset and avx2 with AVX-512, else unset and default)")
     parser.add_argument("--out", default=str(ROOT / "_build" / "robustness"))
     parser.add_argument("--reuse", action="store_true", help="keep runs already made with the current config")
     args = parser.parse_args()
-    result = rows(args.seeds, args.kernels, Path(args.out), args.reuse)
+    result = rows(args.seeds, tuple(args.kernels) if args.kernels else None, Path(args.out), args.reuse)
     (Path(args.out) / "robustness.json").write_text(json.dumps(result, indent=2, default=str))
 
 

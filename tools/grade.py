@@ -31,12 +31,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 from tqdm import tqdm
@@ -46,7 +48,8 @@ from common import ROOT, tool_env
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 KERNEL_CELL_TIMEOUT = 15        # seconds per cell in the in-kernel run
-KERNEL_RUN_TIMEOUT = 120        # seconds for a whole in-kernel run
+BUDGET = 120.0                  # seconds per submission: the judge and the in-kernel run together
+KERNEL_MIN_SECONDS = 10         # an in-kernel run needs at least this much of the budget left, else it is skipped
 
 
 @dataclass
@@ -171,13 +174,21 @@ def register(assignment: str, course: Path, url: str, duedate: str | None) -> No
 # Runs inside the sandbox: executes the notebook (the kernel inherits the sandbox and its limits) and always writes
 # what it has, so a kernel that dies half-way still leaves the outputs of the cells before.
 RUN_NOTEBOOK = """
-import sys, nbformat
+import sys, time, nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
-client = NotebookClient(nb, timeout=int(sys.argv[3]), interrupt_on_timeout=True, allow_errors=True,
+cell_timeout, deadline = int(sys.argv[3]), time.monotonic() + float(sys.argv[4])
+client = NotebookClient(nb, timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
                         kernel_name="python3", record_timing=False)
 try:
-    client.execute()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            left = deadline - time.monotonic()
+            if left < 1:
+                nb.metadata["grading_problem"] = "the time budget ran out before the last cells"
+                break
+            client.timeout = max(1, int(min(cell_timeout, left)))
+            client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
 except Exception as e:
     nb.metadata["grading_problem"] = f"the kernel stopped ({type(e).__name__})"
 finally:
@@ -205,8 +216,9 @@ def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> 
 
 
 def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, template_db: Path,
-                  hide: list[Path]) -> tuple[dict | None, str]:
-    """Run the sanitised submission in a kernel, in the sandbox. Returns (executed notebook or None, problem)."""
+                  seconds: float) -> tuple[dict | None, str]:
+    """Run the sanitised submission in a kernel, in the sandbox, for at most ``seconds``. Returns (executed
+    notebook or None, problem)."""
     import sandbox
 
     work = scratch / f"kernel-{sub.student}-{sub.assignment}-{sub.notebook.stem}"
@@ -219,9 +231,9 @@ def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, tem
                               IPYTHONDIR=str(work / "ipython"), MPLCONFIGDIR=str(work / "mpl"),
                               JUPYTER_CONFIG_DIR=str(work / "jupyter"))
     outcome = sandbox.run(
-        [sys.executable, "-c", RUN_NOTEBOOK, str(work / "in.ipynb"), str(work / "out.ipynb"), str(KERNEL_CELL_TIMEOUT)],
-        hide=hide, ro=[Path(sys.prefix), Path(sys.base_prefix), ROOT / "lib"], rw=[work], cwd=work,
-        timeout=KERNEL_RUN_TIMEOUT, env=env)
+        [sys.executable, "-c", RUN_NOTEBOOK, str(work / "in.ipynb"), str(work / "out.ipynb"), str(KERNEL_CELL_TIMEOUT),
+         str(seconds - 5)],  # 5 s to start and stop the kernel
+        ro=[Path(sys.prefix), Path(sys.base_prefix), ROOT / "lib"], rw=[work], cwd=work, timeout=seconds, env=env)
     out = work / "out.ipynb"
     if not out.is_file() or out.stat().st_size > 4 * MAX_NOTEBOOK_BYTES:
         return None, f"running the notebook {outcome.describe()}"
@@ -233,6 +245,32 @@ def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, tem
         return json.loads(nbformat.writes(nb)), problem
     except Exception:
         return None, "the notebook's run left an unreadable result"
+
+
+# Learners' outputs and Markdown are shown to the learner and to the instructor (formgrader): only text, tables,
+# lists, links and images survive; scripts, event handlers, styles, frames and anything that loads a resource go.
+SAFE_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "div", "dl", "dt", "em", "h1",
+             "h2", "h3", "h4", "h5", "h6", "hr", "i", "ins", "kbd", "li", "ol", "p", "pre", "s", "samp", "small",
+             "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"]
+SAFE_ATTRIBUTES = {"*": ["class", "title"], "a": ["href", "title"], "td": ["colspan", "rowspan"],
+                   "th": ["colspan", "rowspan"]}
+
+
+def safe(nb: dict, assignment: str) -> dict:
+    """The notebook with every output and every learner Markdown cell sanitised by nbconvert's SanitizeHTML
+    (bleach, a whitelist): HTML and Markdown outputs keep only :data:`SAFE_TAGS`; JavaScript, SVG and other rich
+    outputs are dropped; text, tracebacks and PNG/JPEG images stay. Markdown cells whose text is exactly one of the
+    released notebook's are the course's own and are kept as they are."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+    sanitizer = SanitizeHTML(tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES, strip=True, strip_comments=True)
+    release = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    course_text = {c.source for c in release.cells if c.cell_type == "markdown"}
+    node = nbformat.reads(json.dumps(nb), as_version=4)  # (joins list sources)
+    for i, cell in enumerate(node.cells):
+        if cell.get("cell_type") == "markdown" and cell.source in course_text:
+            continue
+        sanitizer.preprocess_cell(cell, {}, i)
+    return json.loads(nbformat.writes(node))
 
 
 def rebuilt(sub: Submission) -> dict:
@@ -283,14 +321,26 @@ def annotate(nb: dict, verdict, problem: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ the whole class
-def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, hide: list[Path]):
-    verdict = judges[sub.assignment].judge(sub.notebook, hide=hide)
-    nb, problem = (None, verdict.problem) if verdict.problem else run_in_kernel(
-        sub, verdict.bad_cells, scratch, templates[sub.assignment], hide)
+def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, budget: float = BUDGET,
+              run_notebook: bool = True):
+    """Judge one submission and (unless ``run_notebook`` is false) run it for feedback, within ``budget`` seconds
+    in all."""
+    start = time.monotonic()
+    verdict = judges[sub.assignment].judge(sub.notebook, budget=budget)
+    left = budget - (time.monotonic() - start)
+    if verdict.problem:
+        nb, problem = None, verdict.problem
+    elif not run_notebook:
+        nb, problem = None, "graded for points only (--points-only): the notebook was not run for feedback"
+    elif left < KERNEL_MIN_SECONDS:
+        nb, problem = None, f"the time budget ({budget:g} s) was used up before it could be run for feedback"
+    else:
+        nb, problem = run_in_kernel(sub, verdict.bad_cells, scratch, templates[sub.assignment], left)
     if nb is None:
         nb = rebuilt(sub)
         nb["cells"] = [{**c, "outputs": []} if c.get("cell_type") == "code" else c for c in nb["cells"]]
-    return sub, verdict, annotate(nb, verdict, problem)
+    verdict.seconds, verdict.run_problem = time.monotonic() - start, problem
+    return sub, verdict, annotate(safe(nb, sub.assignment), verdict, problem)
 
 
 def record(url: str, course: Path, results: list) -> None:
@@ -318,6 +368,20 @@ def record(url: str, course: Path, results: list) -> None:
             out = course / "autograded" / sub.student / sub.assignment / sub.notebook.name
             out.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nbformat.from_dict(nb), out)
+
+
+def write_log(path: Path, results: list, budget: float) -> None:
+    """One row per graded notebook: its score, how long grading it took, and whether it used up its budget."""
+    import csv
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["student", "assignment", "notebook", "score", "max_score", "seconds", "budget_used_up"])
+        for sub, verdict, _ in results:
+            messages = [t.message for t in verdict.tasks] + [verdict.run_problem]
+            used_up = any("time budget" in m for m in messages)
+            out.writerow([sub.student, sub.assignment, sub.notebook.name, f"{verdict.score:g}",
+                          f"{sum(t.max_points for t in verdict.tasks):g}", f"{verdict.seconds:.1f}",
+                          "yes" if used_up else "no"])
 
 
 def summary(results: list, url: str) -> str:
@@ -349,14 +413,18 @@ def summary(results: list, url: str) -> str:
 
 
 def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None = None,
-          job_timeout: float = 10.0) -> str:
+          job_timeout: float = 10.0, budget: float = BUDGET,
+          run_notebooks: bool | Callable[[Submission], bool] = True) -> str:
+    """Grade every submission in ``inbox`` (and what is already in <course>/submitted); returns the summary table.
+    ``run_notebooks``: run each notebook in a kernel for its feedback (true), or not (false: points only, about
+    twice as fast), or a predicate saying which submissions to run."""
     import sandbox
     from judge import Judge
 
     course = course.resolve()
-    if not sandbox.available():
-        raise SystemExit("grading needs Linux user namespaces (util-linux `unshare`) to isolate learners' code; "
-                         "they are not available on this machine")
+    why = sandbox.missing()
+    if why:
+        raise SystemExit(f"grading runs learners' code in a bubblewrap sandbox, which cannot run here: {why}")
     subs, warnings = collect(inbox, course)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -365,7 +433,6 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
                          f"<student>.zip)")
     url, salt = db_url(course), grading_salt(course)
     scratch = Path(tempfile.mkdtemp(prefix="aiterms-grade-"))
-    hide = [ROOT, course, inbox.resolve(), scratch, Path.home()]
     try:
         assignments = sorted({s.assignment for s in subs})
         templates = {a: scratch / f"template-{a}.db" for a in assignments}
@@ -373,11 +440,15 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         # course folder at once can fail
         for a in assignments:
             register(a, course, url, duedate)
-            register(a, course, f"sqlite:///{templates[a]}", None)
+            if url.startswith("sqlite:///"):  # the kernels' copy: the course gradebook as it is now
+                shutil.copy(url[len("sqlite:///"):], templates[a])
+            else:
+                register(a, course, f"sqlite:///{templates[a]}", None)
         judges = {a: Judge(a, salt, scratch, job_timeout=job_timeout) for a in assignments}
         results = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(grade_one, s, judges, scratch, templates, hide) for s in subs]
+            futures = [pool.submit(grade_one, s, judges, scratch, templates, budget,
+                                   run_notebooks(s) if callable(run_notebooks) else run_notebooks) for s in subs]
             for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission"):
                 results.append(future.result())
         results.sort(key=lambda r: (r[0].assignment, r[0].student))
@@ -385,11 +456,13 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         for assignment in judges:
             nbgrader(course, "generate_feedback", assignment, "--force")
         nbgrader(course, "export", "--to", str(course / "grades.csv"))
+        write_log(course / "grading-log.csv", results, budget)
         table = summary(results, url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     print(table)
-    print(f"\ngradebook: {url}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}")
+    print(f"\ngradebook: {url}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}\n"
+          f"log:       {course / 'grading-log.csv'} (seconds per submission, budget {budget:g} s)")
     return table
 
 
@@ -401,9 +474,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="submissions graded at once")
     parser.add_argument("--duedate", help="set the assignment's due date, e.g. '2026-12-01 17:00:00 UTC'")
     parser.add_argument("--job-timeout", type=float, default=10.0,
-                        help="seconds the judge gives one task (all its cases) or one cell")
+                        help="seconds the judge gives one task (its cells and all its cases)")
+    parser.add_argument("--budget", type=float, default=BUDGET,
+                        help=f"seconds one submission may use in all, judge and in-kernel run (default {BUDGET:g})")
+    parser.add_argument("--points-only", action="store_true",
+                        help="do not run the notebooks for feedback (the points are the same; about twice as fast)")
     args = parser.parse_args()
-    grade(args.submissions, args.course, jobs=args.jobs, duedate=args.duedate, job_timeout=args.job_timeout)
+    grade(args.submissions, args.course, jobs=args.jobs, duedate=args.duedate, job_timeout=args.job_timeout,
+          budget=args.budget, run_notebooks=not args.points_only)
 
 
 if __name__ == "__main__":

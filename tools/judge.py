@@ -47,6 +47,8 @@ class Verdict:
     tasks: list[TaskVerdict]
     bad_cells: dict[int, str] = field(default_factory=dict)  # notebook cell index -> what it did when run alone
     problem: str = ""                                          # the notebook as a whole (unreadable, ...)
+    seconds: float = 0.0                                       # grading time of the whole submission
+    run_problem: str = ""                                      # why the in-kernel run did not reach the end
 
     @property
     def score(self) -> float:
@@ -178,6 +180,12 @@ def needed_cells(cells: list[tuple[int, str]], function: str) -> list[int] | Non
     return sorted(needed)
 
 
+def needed_definer(cells: list[tuple[int, str]], function: str) -> int | None:
+    """Position (in ``cells``) of the last cell that defines ``function``."""
+    found = [i for i, (_, src) in enumerate(cells) if (p := _names(src)) is not None and function in p[0]]
+    return found[-1] if found else None
+
+
 # ------------------------------------------------------------------------------------------------ judging
 class Judge:
     """Judges the submissions of one assignment. Create once per grading run: cases and references are shared."""
@@ -194,7 +202,8 @@ class Judge:
         self.library = strip_references(scratch / f"judge-lib-{assignment}", checks.forbidden(assignment))
         self.scratch, self.job_timeout, self.mem_mb = scratch, job_timeout, mem_mb
 
-    def judge(self, notebook: Path, hide: list[Path]) -> Verdict:
+    def judge(self, notebook: Path, budget: float = 120.0) -> Verdict:
+        """Points for each task of ``notebook``; the learner's code gets at most ``budget`` seconds in all."""
         import sandbox
 
         def zero(message: str) -> Verdict:
@@ -211,20 +220,19 @@ class Judge:
 
         cells = learner_cells(submission, self.source_nb, self.release_nb)
         jobs, job_of = [], {}
-        for pos in range(len(cells)):
-            jobs.append({"kind": "cell", "cell": pos})
-        for t in self.tasks:
+        for t in self.tasks:  # only the cells a task needs run: a looping cell no task needs costs nothing here
             needed = needed_cells(cells, t.function)
             if needed is not None:
                 job_of[t.function] = len(jobs)
-                jobs.append({"kind": "task", "function": t.function, "cells": needed, "cases": self.cases[t.function]})
+                jobs.append({"function": t.function, "cells": needed, "definer": needed_definer(cells, t.function),
+                             "cases": self.cases[t.function]})
+        budget = max(budget, 5.0)
         request = {"assignment": self.assignment, "setup": self.setup, "cells": [src for _, src in cells],
-                   "timeout": self.job_timeout, "jobs": jobs}
+                   "timeout": self.job_timeout, "budget": budget - 3, "jobs": jobs}  # 3 s: starting the worker
         outcome = sandbox.run(
-            [sys.executable, "-m", "aiterms.checks.worker"], hide=hide,
+            [sys.executable, "-m", "aiterms.checks.worker"],
             ro=[Path(sys.prefix), Path(sys.base_prefix), (self.library, Path(aiterms.__file__).resolve().parent)],
-            cwd=Path("/tmp"), timeout=30 + len(jobs) * (self.job_timeout + 2), mem_mb=self.mem_mb,
-            stdin=json.dumps(request).encode())
+            cwd=Path("/tmp"), timeout=budget + 2, mem_mb=self.mem_mb, stdin=json.dumps(request).encode())
         try:
             replies = json.loads(outcome.stdout)
             assert isinstance(replies, list) and len(replies) == len(jobs)
@@ -232,22 +240,25 @@ class Judge:
             return zero(f"the grader's process {outcome.describe()} (it runs your cells)")
 
         verdict = Verdict([])
-        for pos, (index, _) in enumerate(cells):
-            if replies[pos]["status"] in ("timeout", "crashed"):
-                verdict.bad_cells[index] = replies[pos]["detail"]
         for t in self.tasks:
-            verdict.tasks.append(self._task_verdict(t, replies[job_of[t.function]] if t.function in job_of else None))
-            if t.function in job_of and replies[job_of[t.function]]["status"] in ("timeout", "crashed"):
-                definer = cells[jobs[job_of[t.function]]["cells"][-1]][0]
-                verdict.bad_cells.setdefault(definer, f"{t.function} " + replies[job_of[t.function]]["detail"])
+            reply = replies[job_of[t.function]] if t.function in job_of else None
+            verdict.tasks.append(self._task_verdict(t, reply, budget))
+            if reply is not None and reply["status"] in ("timeout", "crashed", "budget") \
+                    and reply.get("culprit") is not None:
+                index = cells[reply["culprit"]][0]
+                what = f"{t.function} {reply['detail']}" if reply.get("in_function") else reply["detail"]
+                verdict.bad_cells.setdefault(index, what)
         return verdict
 
-    def _task_verdict(self, t: checks.Task, reply: dict | None) -> TaskVerdict:
+    def _task_verdict(self, t: checks.Task, reply: dict | None, budget: float) -> TaskVerdict:
         def fail(message: str, errored: bool = False) -> TaskVerdict:
             return TaskVerdict(t.function, t.test_cell, 0, t.points, message, errored)
 
         if reply is None:
             return fail(f"no function named {t.function} was found in your cells", errored=True)
+        if reply.get("status") == "budget":
+            return fail(f"{t.function}: not graded: your submission used up its time budget ({budget:g} s for all "
+                        f"its tasks) before this task was done (slow or looping cells?)", errored=True)
         if reply.get("status") != "ok":
             return fail(f"{t.function}: {reply.get('detail', 'failed')}", errored=True)
         results, cases = reply.get("results", []), self.cases[t.function]

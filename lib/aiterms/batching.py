@@ -203,20 +203,27 @@ def greedy_accuracy(model: GPT, problems: Sequence, batch_size: int = 32) -> flo
     """Greedy pass@1 on arithmetic problems: the share whose decoded answer
     (:func:`aiterms.arithmetic.extract_answer`) is right, decoding ``batch_size`` prompts at a time with
     :func:`batched_greedy_decode` (the answer does not depend on ``batch_size``)."""
+    right = greedy_right(model, problems, batch_size)
+    return sum(right) / len(right)
+
+
+def greedy_right(model: GPT, problems: Sequence, batch_size: int = 32) -> list[bool]:
+    """Per problem, whether greedy decoding gets its answer right (see :func:`greedy_accuracy`); two models'
+    lists on the same problems give a paired comparison."""
     from aiterms import arithmetic
     from aiterms.tokenizer import TOKENIZER
     check_positive_int("batch_size", batch_size)
     if not problems:
         raise ValueError("problems must hold at least one Problem")
     prompts = [TOKENIZER.encode_prompt(arithmetic.prompt(p)) for p in problems]
-    right = 0
+    right = []
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start:start + batch_size]
         budget = model.config.block_size - max(map(len, chunk)) + 1
         generated = batched_greedy_decode(model, chunk, budget, eos_id=TOKENIZER.eos_id, pad_id=TOKENIZER.pad_id)
         for p, ids in zip(problems[start:start + batch_size], generated):
-            right += arithmetic.extract_answer(TOKENIZER.decode(ids)) == p.answer
-    return right / len(problems)
+            right.append(arithmetic.extract_answer(TOKENIZER.decode(ids)) == p.answer)
+    return right
 
 
 # ---------------------------------------------------------------------------------------------- serving a stream
@@ -233,6 +240,9 @@ class Request:
     first_token: float = math.nan      # its first generated token exists
     finish: float = math.nan           # its last token exists
     output: list[int] = field(default_factory=list)
+    # the same two moments on a clock that counts forward passes (deterministic where the schedule is):
+    start_pass: int = -1               # passes run before the one that admitted it
+    finish_pass: int = -1              # passes run when its last token exists
 
     @property
     def latency(self) -> float:
@@ -326,11 +336,20 @@ def simulate_serving(model: GPT, requests: Sequence[Request], config: ServingCon
 
     Every request gets the tokens greedy decoding gives it alone (the outputs do not depend on the policy).
 
+    Besides seconds, the simulation counts work that does not depend on the machine: forward passes, rows computed
+    (a finished row that keeps its slot in a static batch counts), and positions (rows x input width, padding
+    included). Each request records ``start_pass`` and ``finish_pass``, its admission and finish on a clock that
+    counts passes. The measured wall time of every pass is kept by kind even under ``step_seconds``: passes that
+    prefill newcomers' prompts, and plain decoding passes (one new token per row).
+
     Returns:
         ``{"requests", "tokens", "passes" (forward passes), "seconds" (first arrival to last finish),
-        "tokens_per_s", "latency_p50", "latency_p95", "first_token_p50", "service_p50", "service_p95"}``: latency =
-        finish - arrival (queueing included), service = finish - start (time in the batch); in seconds;
-        percentiles by ``numpy.percentile`` (linear interpolation).
+        "tokens_per_s", "latency_p50", "latency_p95", "first_token_p50", "service_p50", "service_p95",
+        "row_steps", "positions", "prefill_passes", "prefill_positions" (positions in the passes that prefilled),
+        "decode_pass_s", "prefill_pass_s", "service_passes_p50", "service_passes_p95"}``: latency = finish - arrival (queueing included), service = finish - start (time in
+        the batch), in seconds; ``service_passes`` = finish_pass - start_pass; ``decode_pass_s``/``prefill_pass_s``:
+        median measured seconds of a pass without/with newcomers (nan if there was none); percentiles by
+        ``numpy.percentile`` (linear interpolation).
     """
     if not isinstance(config, ServingConfig):
         raise ValueError(f"config must be a ServingConfig, got {type(config).__name__}")
@@ -345,19 +364,25 @@ def simulate_serving(model: GPT, requests: Sequence[Request], config: ServingCon
             raise ValueError(f"requests[{i}]: prompt length {len(r.prompt)} + max_new_tokens {r.max_new_tokens} - 1 "
                              f"exceeds the context block_size={model.config.block_size}")
         r.start = r.first_token = r.finish = math.nan
+        r.start_pass = r.finish_pass = -1
         r.output = []
     queue = sorted(requests, key=lambda r: r.arrival)
     t = queue[0].arrival
     batch = _Batch(model)
 
-    passes = 0
+    passes = row_steps = positions = prefill_positions = 0
+    pass_seconds: dict[bool, list[float]] = {False: [], True: []}   # measured, by "newcomers joined"
 
-    def timed(fn) -> None:
-        nonlocal t, passes
-        passes += 1
+    def timed(fn, joining: list[Request]) -> None:
+        nonlocal t, passes, row_steps, positions, prefill_positions
+        rows, width = len(batch) + len(joining), max([1] + [len(r.prompt) for r in joining])
         start = time.perf_counter()
         fn()
-        t += config.step_seconds if config.step_seconds is not None else time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        passes, row_steps, positions = passes + 1, row_steps + rows, positions + rows * width
+        prefill_positions += rows * width if joining else 0
+        pass_seconds[bool(joining)].append(seconds)
+        t += config.step_seconds if config.step_seconds is not None else seconds
 
     def finished(r: Request) -> bool:
         return len(r.output) == r.max_new_tokens or (bool(r.output) and r.output[-1] == eos_id)
@@ -369,7 +394,7 @@ def simulate_serving(model: GPT, requests: Sequence[Request], config: ServingCon
                 if len(r.output) == 1:
                     r.first_token = t
                 if finished(r):
-                    r.finish = t
+                    r.finish, r.finish_pass = t, passes
 
     with torch.no_grad(), eval_mode(model):
         while True:
@@ -383,18 +408,25 @@ def simulate_serving(model: GPT, requests: Sequence[Request], config: ServingCon
             if not len(batch) and not joining:
                 break
             for r in joining:
-                r.start = t
-            timed(lambda: batch.step(joining))
+                r.start, r.start_pass = t, passes
+            timed(lambda: batch.step(joining), joining)
             record()
     latencies = [r.latency for r in requests]
     service = [r.finish - r.start for r in requests]
+    service_passes = [r.finish_pass - r.start_pass for r in requests]
     tokens = sum(len(r.output) for r in requests)
     seconds = max(r.finish for r in requests) - min(r.arrival for r in requests)
+    median = {joined: float(np.median(s)) if s else math.nan for joined, s in pass_seconds.items()}
     return {"requests": len(requests), "tokens": tokens, "passes": passes, "seconds": seconds,
             "tokens_per_s": tokens / seconds if seconds > 0 else math.inf,
             "latency_p50": float(np.percentile(latencies, 50)), "latency_p95": float(np.percentile(latencies, 95)),
             "first_token_p50": float(np.percentile([r.first_token - r.arrival for r in requests], 50)),
-            "service_p50": float(np.percentile(service, 50)), "service_p95": float(np.percentile(service, 95))}
+            "service_p50": float(np.percentile(service, 50)), "service_p95": float(np.percentile(service, 95)),
+            "row_steps": row_steps, "positions": positions, "prefill_passes": len(pass_seconds[True]),
+            "prefill_positions": prefill_positions,
+            "decode_pass_s": median[False], "prefill_pass_s": median[True],
+            "service_passes_p50": float(np.percentile(service_passes, 50)),
+            "service_passes_p95": float(np.percentile(service_passes, 95))}
 
 
 def request_stream(prompts: Sequence[Sequence[int]], rate: float, max_new_tokens: int | Sequence[int],

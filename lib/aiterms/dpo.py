@@ -134,7 +134,18 @@ def preference_pairs(model: GPT, problems: Sequence[arithmetic.Problem], samples
         raise ValueError(f"samples must be >= 2 to find a right and a wrong answer, got {samples}")
     from aiterms.evaluation import solve
 
-    responses = solve(model, problems, "cot", samples=samples, temperature=temperature, seed=seed)
+    return pairs_from_samples(problems, solve(model, problems, "cot", samples=samples, temperature=temperature,
+                                              seed=seed))
+
+
+def pairs_from_samples(problems: Sequence[arithmetic.Problem], responses: Sequence[Sequence[str]]
+                       ) -> list[PreferencePair]:
+    """The verifier's preference pairs from answers already sampled (``responses[i]``: the answers to
+    ``problems[i]``, e.g. from :func:`aiterms.evaluation.solve`): a problem with at least one right and one wrong
+    answer gives one pair, its first right answer (chosen) and its first wrong one (rejected)."""
+    if len(problems) != len(responses):
+        raise ValueError(f"problems and responses must have the same length, got {len(problems)} and "
+                         f"{len(responses)}")
     pairs = []
     for problem, group in zip(problems, responses):
         right = [r for r in group if arithmetic.extract_answer(r) == problem.answer]

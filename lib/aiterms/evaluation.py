@@ -68,6 +68,15 @@ def accuracy(predictions: Sequence, targets: Sequence) -> float:
     return sum(p is not None and p == t for p, t in zip(predictions, targets)) / len(targets)
 
 
+def by_prompt_length(prompts: list[list[int]]) -> list[tuple[int, list[int]]]:
+    """``[(length, indices of the prompts of that length)]``, shortest first: prompts of one length batch together
+    without padding."""
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(prompts):
+        by_length.setdefault(len(ids), []).append(i)
+    return sorted(by_length.items())
+
+
 def solve(model, problems: Sequence, fmt: str, samples: int = 1, temperature: float = 0.0, seed: int = 0,
           max_new_tokens: int | None = None) -> list[list[str]]:
     """The model's responses to arithmetic problems: ``samples`` per problem, greedy or sampled.
@@ -88,10 +97,7 @@ def solve(model, problems: Sequence, fmt: str, samples: int = 1, temperature: fl
     prompts = [TOKENIZER.encode_prompt(arithmetic.prompt(p)) for p in problems]
     out: list[list[str]] = [[] for _ in problems]
     generator = torch.Generator().manual_seed(seed)
-    by_length: dict[int, list[int]] = {}
-    for i, ids in enumerate(prompts):
-        by_length.setdefault(len(ids), []).append(i)
-    for length, rows in sorted(by_length.items()):
+    for length, rows in by_prompt_length(prompts):
         budget = max_new_tokens or model.config.block_size - length + 1
         batch = [prompts[i] for i in rows for _ in range(samples)]
         for start in range(0, len(batch), 512):

@@ -160,6 +160,55 @@ def time_call(fn: Callable[[], object], config: TimingConfig | None = None) -> f
     return statistics.median(times)
 
 
+def positions_per_step(prompt_len: int, new_tokens: int, cached: bool) -> list[int]:
+    """Token positions each forward pass pushes through the model (per sequence), pass by pass.
+
+    Cached: ``[T0, 1, 1, ..., 1]`` (the prompt, then one new token per pass); recomputed: ``[T0, T0 + 1, ...,
+    T0 + n - 1]``. The sum is :func:`token_passes`.
+    """
+    check_positive_int("prompt_len", prompt_len)
+    check_positive_int("new_tokens", new_tokens)
+    if cached:
+        return [prompt_len] + [1] * (new_tokens - 1)
+    return [prompt_len + i for i in range(new_tokens)]
+
+
+def time_steps(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int, batch_size: int = 1,
+               cached: bool = True, config: TimingConfig | None = None) -> list[float]:
+    """Wall-clock seconds of each forward pass of greedy decoding, with the cache or by recomputation.
+
+    ``batch_size`` copies of the prompt generate exactly ``max_new_tokens`` tokens (no EOS) in ``max_new_tokens``
+    passes; pass ``i`` feeds :func:`positions_per_step` ``[i]`` positions per sequence (``model.forward_cached`` with
+    the cache, ``model(seq)`` over the whole sequence without). The whole decoding runs ``config.repeats`` times
+    (after ``config.warmup`` untimed runs) and each pass keeps its median, so a burst of load on a busy machine
+    spoils one run, not the curve. ``sum(time_steps(...))`` is the time of the whole decoding.
+    """
+    prompt = _check_decode_args(model, prompt_ids, max_new_tokens, None)
+    check_positive_int("batch_size", batch_size)
+    config = config or TimingConfig()
+
+    def run() -> list[float]:
+        times = []
+        seq = torch.tensor([prompt] * batch_size, dtype=torch.long)                            # (B, T0)
+        new, cache = seq, None
+        with torch.no_grad(), eval_mode(model):
+            for _ in range(max_new_tokens):
+                start = time.perf_counter()
+                if cached:
+                    logits, cache = model.forward_cached(new, cache)                            # (B, T_new, V)
+                else:
+                    logits, _ = model(seq)                                                      # (B, T, V)
+                new = torch.argmax(logits[:, -1], dim=-1, keepdim=True)                         # (B, 1)
+                times.append(time.perf_counter() - start)
+                seq = torch.cat([seq, new], dim=1)
+        return times
+
+    for _ in range(config.warmup):
+        run()
+    runs = [run() for _ in range(config.repeats)]
+    return [statistics.median(r[i] for r in runs) for i in range(max_new_tokens)]
+
+
 def cache_speedup(model: GPT, prompt_ids: Sequence[int], max_new_tokens: int,
                   config: TimingConfig | None = None) -> dict[str, float]:
     """Time :func:`recompute_decode` and :func:`kv_cached_decode` on the same prompt (no EOS: exactly

@@ -361,8 +361,8 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
 @dataclass(frozen=True)
 class Band:
     """A metric of :func:`run` that the book relies on, and the range the book states for it: every run (seeds 0-2,
-    CPU kernels AVX-512/AVX2/none) must land inside (``tools/bench_robustness.py``), and the released checkpoints'
-    value is asserted inside it where a chapter states it."""
+    under two CPU kernels: ``tools/bench_robustness.py``) must land inside, and chapter 5 asserts that the released
+    checkpoints' value is inside."""
 
     label: str
     value: Callable[[dict], float]

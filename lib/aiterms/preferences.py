@@ -122,6 +122,15 @@ class Pairs:
         return Pairs(pick(self.problems), pick(self.a), pick(self.b), pick(self.label) if self.label else [],
                      pick(self.utility_a) if self.utility_a else [], pick(self.utility_b) if self.utility_b else [])
 
+    def __add__(self, other: Pairs) -> Pairs:
+        """The pairs of ``self`` followed by those of ``other`` (both labelled, or both not)."""
+        if not isinstance(other, Pairs):
+            return NotImplemented
+        if bool(self.label) != bool(other.label) and len(self) and len(other):
+            raise ValueError("cannot add labelled and unlabelled pairs: annotate both first")
+        return Pairs(self.problems + other.problems, self.a + other.a, self.b + other.b, self.label + other.label,
+                     self.utility_a + other.utility_a, self.utility_b + other.utility_b)
+
     def chosen_rejected(self) -> tuple[list[str], list[str]]:
         """The preferred and the other answer of each pair, by the annotators' label."""
         if not self.label:

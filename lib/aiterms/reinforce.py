@@ -15,7 +15,8 @@ the end; the unfinished rest of each is estimated by the baseline (see :func:`ro
 * :func:`discounted_returns`: ``G_t = r_t + gamma * (1 - done_t) * G_{t+1}``, shapes ``(T,)`` or ``(T, N)``;
 * :func:`reinforce_loss`: ``-mean((G - b).detach() * logp)``, the surrogate whose gradient is the estimate above;
 * :func:`train`: the whole loop (collect, returns, loss, Adam step), with a hook for averaging gradients across
-  processes (``aiterms.distributed``).
+  processes (``aiterms.distributed``);
+* :func:`rollout_costs`: where a rollout's CPU time goes (policy, environments, the rest) for N envs.
 """
 from __future__ import annotations
 
@@ -200,9 +201,11 @@ def train(config: ReinforceConfig = ReinforceConfig(), *, rank: int = 0, world_s
     before training (``aiterms.distributed`` broadcasts rank 0's weights there).
 
     Returns ``policy``, ``history`` (one dict per update: env steps so far on all ranks, mean return of the episodes
-    finished in that update on this rank, its duration, losses), ``episode_returns`` (this rank's finished episodes),
-    ``seconds``, ``env_steps_per_second`` (all ranks together), ``median_update_seconds`` (robust to a busy machine's
-    hiccups) and ``steps_per_update`` (all ranks).
+    finished in that update on this rank, its duration ``seconds`` (wall clock) and ``cpu_seconds`` (CPU time of this
+    process, which other programs on a busy machine inflate much less), ``collect_cpu_seconds`` (the part spent
+    collecting the rollout), losses), ``episode_returns`` (this rank's
+    finished episodes), ``seconds``, ``env_steps_per_second`` (all ranks together), ``median_update_seconds`` (robust
+    to a busy machine's hiccups), ``median_update_cpu_seconds`` and ``steps_per_update`` (all ranks).
     """
     envs = make_envs(config.env_id, config.num_envs, config.seed + 1000 * rank)
     with torch.random.fork_rng():  # the same initial weights on every rank, without touching the global seed
@@ -223,9 +226,10 @@ def train(config: ReinforceConfig = ReinforceConfig(), *, rank: int = 0, world_s
         updates = tqdm(updates, desc="REINFORCE", leave=False)
     start = time.perf_counter()
     for update in updates:
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         seen = len(episode["finished"])
         batch, obs = collect_rollout(envs, policy, obs, config.rollout_steps, generator, episode)
+        collect_cpu = time.process_time() - cpu_tick
         loss, stats = loss_of(policy, batch, config)
         optimizer.zero_grad()
         loss.backward()
@@ -235,13 +239,16 @@ def train(config: ReinforceConfig = ReinforceConfig(), *, rank: int = 0, world_s
         new = episode["finished"][seen:]
         history.append({"update": update + 1, "env_steps": (update + 1) * steps_per_update,
                         "mean_return": float(np.mean(new)) if new else float("nan"),
-                        "seconds": time.perf_counter() - tick, **stats})
+                        "seconds": time.perf_counter() - tick, "cpu_seconds": time.process_time() - cpu_tick,
+                        "collect_cpu_seconds": collect_cpu, **stats})
     seconds = time.perf_counter() - start
     envs.close()
     median = float(np.median([h["seconds"] for h in history]))
     return {"policy": policy, "history": history, "episode_returns": episode["finished"], "seconds": seconds,
             "env_steps_per_second": config.updates * steps_per_update / seconds,
-            "median_update_seconds": median, "steps_per_update": steps_per_update, "config": asdict(config)}
+            "median_update_seconds": median,
+            "median_update_cpu_seconds": float(np.median([h["cpu_seconds"] for h in history])),
+            "steps_per_update": steps_per_update, "config": asdict(config)}
 
 
 def evaluate(policy: Policy, env_id: str = "CartPole-v1", episodes: int = 10, seed: int = 10_000,
@@ -262,6 +269,56 @@ def evaluate(policy: Policy, env_id: str = "CartPole-v1", episodes: int = 10, se
         out.append(total)
     env.close()
     return out
+
+
+class _Timed:
+    """A stand-in for a policy or a vector env that adds the CPU time spent in one of its methods to ``seconds``."""
+
+    def __init__(self, inner, method: str):
+        self.inner, self.method, self.seconds, self.calls = inner, method, 0.0, 0
+
+    def __getattr__(self, name):
+        inner = getattr(self.inner, name)
+        if name != self.method:
+            return inner
+
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - start
+                self.calls += 1
+        return timed
+
+
+def rollout_costs(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 200, seed: int = 0, hidden: int = 32,
+                  vectorization: str = "sync") -> dict:
+    """Where the time of a rollout goes: :func:`collect_rollout` of ``steps`` steps of ``num_envs`` envs, timed in CPU
+    time of this process (``time.process_time``: time other programs take on a busy machine does not count).
+
+    Returns ``env_steps`` (``num_envs * steps``), ``policy_calls`` (``steps``: one forward pass per step, shared by the
+    ``num_envs`` envs), ``seconds`` (CPU seconds in all), ``env_steps_per_second`` (per CPU second), and the CPU
+    microseconds per env step spent in ``policy_us`` (the policy's forward pass and sampling), ``env_us``
+    (``envs.step``: the environments' own work and the vector env's) and ``other_us`` (the rest: tensors and
+    bookkeeping). With ``vectorization="async"`` the subprocesses' own work is not in this process's CPU time.
+    """
+    envs = make_envs(env_id, num_envs, seed, vectorization)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        policy = Policy(int(np.prod(envs.single_observation_space.shape)), int(envs.single_action_space.n), hidden)
+    obs, _ = envs.reset(seed=seed)
+    episode = {"running": np.zeros(num_envs), "finished": []}
+    generator = torch.Generator().manual_seed(seed)
+    timed_policy, timed_envs = _Timed(policy, "act"), _Timed(envs, "step")
+    start = time.process_time()
+    collect_rollout(timed_envs, timed_policy, obs, steps, generator, episode)
+    seconds = time.process_time() - start
+    envs.close()
+    n = num_envs * steps
+    return {"env_steps": n, "policy_calls": timed_policy.calls, "seconds": seconds, "env_steps_per_second": n / seconds,
+            "policy_us": 1e6 * timed_policy.seconds / n, "env_us": 1e6 * timed_envs.seconds / n,
+            "other_us": 1e6 * (seconds - timed_policy.seconds - timed_envs.seconds) / n}
 
 
 def measure_throughput(env_id: str = "CartPole-v1", num_envs: int = 8, steps: int = 200, seed: int = 0,

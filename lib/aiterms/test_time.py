@@ -3,14 +3,17 @@
 One model, one set of problems, several ways to turn more compute into accuracy {cite}`snell2024scaling`:
 
 * **greedy**: one answer, the most likely token at every step;
+* a **pool** of sampled responses per problem (:func:`sample_pool`), from which the curves below read the first
+  ``n`` samples, so that every method sees the same samples;
 * **majority vote** (self-consistency, Wang et al., 2023): sample ``N`` responses, answer with the most frequent
   final answer (:func:`aiterms.evaluation.majority_vote`: unparseable answers ignored, ties to the tied answer that
   appeared first);
 * **best-of-N**: sample ``N`` responses, keep the one a scorer likes most, ``argmax_i score(response_i)``
   (:func:`best_of_n`); the scorer is an outcome reward model (ORM, one score per response) or a process reward model
   (PRM, one score per step, aggregated; Lightman et al., 2023, "Let's Verify Step by Step");
-* **step-level beam search** (:func:`step_beam_search`): keep the ``beam_width`` best partial responses by a step
-  scorer, extend each by ``expand`` sampled next steps, rescore, repeat;
+* **step-level beam search** (:func:`step_beam_search`, and :func:`step_beam_search_many` for many problems at once):
+  keep the ``beam_width`` best partial responses by a step scorer, extend each by ``expand`` sampled next steps,
+  rescore, repeat;
 * **MCTS over steps** (:func:`aiterms.step_search.step_mcts`);
 * the reward models themselves come from :mod:`aiterms.prm` (chapter 12); :func:`prm_scorer` turns a PRM into the
   step scorer that beam search needs, and :func:`pairwise_accuracy` measures what best-of-N needs from a scorer:
@@ -32,14 +35,13 @@ from typing import Callable, Hashable, Sequence
 import torch
 
 from aiterms.arithmetic import Problem, extract_answer, prompt
-from aiterms.evaluation import majority_vote
-from aiterms.step_search import next_steps
+from aiterms.evaluation import by_prompt_length, majority_vote
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, generate_batch
 
-__all__ = ["ScalingConfig", "majority_vote", "sample_responses", "best_of_n", "adaptive_vote", "vote_curve",
-           "pairwise_accuracy", "prm_scorer",
-           "best_of_n_curve", "adaptive_curve", "step_beam_search"]
+__all__ = ["ScalingConfig", "majority_vote", "sample_responses", "sample_pool", "best_of_n", "adaptive_vote",
+           "vote_curve", "pairwise_accuracy", "prm_scorer", "best_of_n_curve", "adaptive_curve", "step_beam_search",
+           "step_beam_search_many"]
 
 #: ``scorer(problem, text) -> float``: a response (outcome scorer) or a prefix of whole steps (step scorer)
 Scorer = Callable[[Problem, str], float]
@@ -88,6 +90,39 @@ def sample_responses(model: GPT, problem: Problem, n: int, temperature: float = 
     out = generate_batch(model, [ids] * n, room, eos_id=TOKENIZER.eos_id, temperature=temperature,
                          generator=generator)
     return [TOKENIZER.decode(row) for row in out], [len(row) for row in out]
+
+
+def sample_pool(model: GPT, problems: Sequence[Problem], n: int, temperature: float = 1.0, seed: int = 0,
+                max_batch: int = 512) -> tuple[list[list[str]], list[list[int]]]:
+    """``n`` step-by-step responses to every problem, sampled at ``temperature``: the pool that the curves below read.
+
+    What :func:`sample_responses` gives for one problem, for many at once and faster: prompts of equal length are
+    generated together, at most ``max_batch`` rows per batch, with one generator seeded with ``seed``.
+
+    Returns:
+        ``(texts, tokens)``: ``texts[p][i]`` is response ``i`` to problem ``p`` and ``tokens[p][i]`` the tokens it
+        generated (``<eos>`` included).
+    """
+    _positive_int("n", n)
+    _positive_int("max_batch", max_batch)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if not problems:
+        raise ValueError("problems must hold at least one problem")
+    prompts = [TOKENIZER.encode_prompt(prompt(p)) for p in problems]
+    texts: list[list[str]] = [[] for _ in problems]
+    tokens: list[list[int]] = [[] for _ in problems]
+    generator = torch.Generator().manual_seed(seed)
+    for length, rows in by_prompt_length(prompts):
+        batch = [i for i in rows for _ in range(n)]                   # problem index of each row
+        for start in range(0, len(batch), max_batch):
+            chunk = batch[start:start + max_batch]
+            out = generate_batch(model, [prompts[i] for i in chunk], model.config.block_size - length + 1,
+                                 eos_id=TOKENIZER.eos_id, temperature=temperature, generator=generator)
+            for i, row in zip(chunk, out):
+                texts[i].append(TOKENIZER.decode(row))
+                tokens[i].append(len(row))
+    return texts, tokens
 
 
 # ------------------------------------------------------------------------------------------------ choosing an answer
@@ -218,49 +253,127 @@ def adaptive_curve(answers: Sequence[Sequence[Hashable | None]], tokens: Sequenc
 
 
 # ------------------------------------------------------------------------------------------------ search over steps
-def step_beam_search(model: GPT, problem: Problem, scorer: Scorer, beam_width: int = 2, expand: int = 2,
-                     temperature: float = 1.0, seed: int = 0, max_rounds: int | None = None) -> dict:
-    """Step-level beam search guided by a step scorer (a PRM), as in Snell et al. (2024).
+#: the most tokens one sampled step may take (a step is ``a+b+c=dd|``, at most 10 characters; as in step_search)
+STEP_TOKENS = 12
 
-    Start from the empty response. Each round, every kept partial response (a prefix of whole steps) gets ``expand``
-    sampled next steps (:func:`aiterms.step_search.next_steps`, one batch per prefix); duplicates are merged; a
-    candidate that ends the response (its answer segment and ``<eos>``) is *finished*; the others are scored with
-    ``scorer(problem, prefix)`` and the ``beam_width`` best are kept. The search stops when no partial response is
-    left or after ``max_rounds`` rounds (default ``problem.num_steps + 2``); the answer is the finished response
-    with the highest ``scorer(problem, response)`` (ties: the first finished), or ``""`` if none finished.
+
+def _score_many(scorer: Scorer, problems: Sequence[Problem], texts: Sequence[str]) -> list[float]:
+    """``scorer`` on many ``(problem, text)`` pairs: in one call if it has a batched form ``scorer.many(problems,
+    texts)`` (as :func:`prm_scorer`'s has), else one text at a time."""
+    if not texts:
+        return []
+    many = getattr(scorer, "many", None)
+    if many is not None:
+        return [float(s) for s in many(list(problems), list(texts))]
+    return [float(scorer(p, t)) for p, t in zip(problems, texts)]
+
+
+def step_beam_search_many(model: GPT, problems: Sequence[Problem], scorer: Scorer, beam_width: int = 2,
+                          expand: int = 2, temperature: float = 1.0, seed: int = 0,
+                          max_rounds: int | None = None) -> list[dict]:
+    """Step-level beam search guided by a step scorer (a PRM), as in Snell et al. (2024), on many problems at once.
+
+    For each problem, start from the empty response. Each round, every kept partial response (a prefix of whole
+    steps) gets ``expand`` sampled next steps (at most :data:`STEP_TOKENS` tokens each, cut after the step's ``|``, as
+    :func:`aiterms.step_search.next_steps` does); duplicates are merged; a candidate that ends the response (its
+    answer segment and ``<eos>``) is *finished*; the others are scored with ``scorer(problem, prefix)`` and the
+    ``beam_width`` best are kept (ties: the first sampled). A problem's search stops when no partial response is left
+    or after ``max_rounds`` rounds (default ``problem.num_steps + 2``); its answer is the finished response with the
+    highest ``scorer(problem, response)`` (ties: the first finished), or ``""`` if none finished.
+
+    The same search as :func:`step_beam_search`, batched: the prefixes of all problems that have the same length are
+    extended in one call of the model, and the scorer scores all candidates of a round at once if it can
+    (``scorer.many``). One generator seeded with ``seed`` draws every sample; ``step_beam_search(model, p, ...)`` is
+    ``step_beam_search_many(model, [p], ...)[0]``.
 
     Returns:
-        ``{"response", "answer", "tokens", "finished"}``: the chosen response, its answer, the tokens generated (all
-        sampled steps, kept or not) and how many responses finished.
+        one ``{"response", "answer", "tokens", "finished"}`` per problem: the chosen response, its answer, the tokens
+        generated (all sampled steps, kept or not, including tokens sampled after a step's ``|``) and how many
+        responses finished.
     """
     _positive_int("beam_width", beam_width)
     _positive_int("expand", expand)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    rounds = problem.num_steps + 2 if max_rounds is None else _positive_int("max_rounds", max_rounds)
+    problems = list(problems)
+    if not problems:
+        raise ValueError("problems must hold at least one problem")
+    limit = [p.num_steps + 2 for p in problems] if max_rounds is None else \
+        [_positive_int("max_rounds", max_rounds)] * len(problems)
     generator = torch.Generator().manual_seed(seed)
-    beam, finished, tokens = [""], [], 0
-    for _ in range(rounds):
-        candidates: dict[str, None] = {}
-        for prefix in beam:
-            texts, used = next_steps(model, problem, prefix, expand, temperature, generator)
-            tokens += used
-            for text in texts:
-                candidates.setdefault(prefix + text)
-        live = []
-        for text in candidates:
-            if text.endswith("|"):
-                live.append(text)
-            elif text:  # ended (answer segment, or cut off by the context)
-                finished.append(text)
-        if not live:
+    prompts = [TOKENIZER.encode_prompt(prompt(p)) for p in problems]
+    beams: list[list[str]] = [[""] for _ in problems]
+    finished: list[list[str]] = [[] for _ in problems]
+    tokens = [0] * len(problems)
+    for round_ in range(max(limit)):
+        # 1. extend: every (problem, prefix) of the same length in one batch of `expand` rows each
+        jobs: dict[int, list[tuple[int, str, list[int]]]] = {}
+        for i, beam in enumerate(beams):
+            if round_ < limit[i]:
+                for prefix in beam:
+                    ids = prompts[i] + TOKENIZER.encode(prefix)
+                    jobs.setdefault(len(ids), []).append((i, prefix, ids))
+        if not jobs:
             break
-        scored = sorted(((scorer(problem, t), i, t) for i, t in enumerate(live)), key=lambda x: (-x[0], x[1]))
-        beam = [t for _, _, t in scored[:beam_width]]
-    if not finished:
-        return {"response": "", "answer": None, "tokens": tokens, "finished": 0}
-    best = finished[best_of_n([scorer(problem, r) for r in finished])]
-    return {"response": best, "answer": extract_answer(best), "tokens": tokens, "finished": len(finished)}
+        candidates: list[dict[str, None]] = [{} for _ in problems]
+        for length, members in sorted(jobs.items()):
+            room = model.config.block_size - length + 1
+            if room <= 0:                        # a prefix that fills the context: nothing more to sample
+                for i, prefix, _ in members:
+                    candidates[i].setdefault(prefix)
+                continue
+            out = generate_batch(model, [ids for _, _, ids in members for _ in range(expand)], min(room, STEP_TOKENS),
+                                 eos_id=TOKENIZER.eos_id, temperature=temperature, generator=generator)
+            for j, row in enumerate(out):
+                i, prefix, _ = members[j // expand]
+                text = TOKENIZER.decode(row)
+                if "|" in text:
+                    text = text[:text.index("|") + 1]
+                tokens[i] += len(row)         # every generated token counts, also those after the cut
+                candidates[i].setdefault(prefix + text)
+        # 2. sort the candidates: finished ones aside, the live ones scored all at once
+        live: list[tuple[int, str]] = []
+        for i, texts in enumerate(candidates):
+            for text in texts:
+                if text.endswith("|"):
+                    live.append((i, text))
+                elif text:                         # ended (answer segment, or cut off by the context)
+                    finished[i].append(text)
+        scores = _score_many(scorer, [problems[i] for i, _ in live], [t for _, t in live])
+        ranked: list[list[tuple[float, int, str]]] = [[] for _ in problems]
+        for k, ((i, text), s) in enumerate(zip(live, scores)):
+            ranked[i].append((s, k, text))
+        beams = [[t for _, _, t in sorted(r, key=lambda x: (-x[0], x[1]))[:beam_width]] for r in ranked]
+    # 3. the answer of each problem: its best finished response
+    flat = [(i, r) for i, rs in enumerate(finished) for r in rs]
+    final = _score_many(scorer, [problems[i] for i, _ in flat], [r for _, r in flat])
+    results = []
+    for i, rs in enumerate(finished):
+        if not rs:
+            results.append({"response": "", "answer": None, "tokens": tokens[i], "finished": 0})
+            continue
+        mine = [s for (j, _), s in zip(flat, final) if j == i]
+        best = rs[best_of_n(mine)]
+        results.append({"response": best, "answer": extract_answer(best), "tokens": tokens[i], "finished": len(rs)})
+    return results
+
+
+def step_beam_search(model: GPT, problem: Problem, scorer: Scorer, beam_width: int = 2, expand: int = 2,
+                     temperature: float = 1.0, seed: int = 0, max_rounds: int | None = None) -> dict:
+    """Step-level beam search guided by a step scorer (a PRM), as in Snell et al. (2024), on one problem.
+
+    Start from the empty response. Each round, every kept partial response (a prefix of whole steps) gets ``expand``
+    sampled next steps; duplicates are merged; a candidate that ends the response (its answer segment and ``<eos>``)
+    is *finished*; the others are scored with ``scorer(problem, prefix)`` and the ``beam_width`` best are kept. The
+    search stops when no partial response is left or after ``max_rounds`` rounds (default ``problem.num_steps + 2``);
+    the answer is the finished response with the highest ``scorer(problem, response)`` (ties: the first finished), or
+    ``""`` if none finished. :func:`step_beam_search_many` runs it on many problems at once (faster).
+
+    Returns:
+        ``{"response", "answer", "tokens", "finished"}``: the chosen response, its answer, the tokens generated (all
+        sampled steps, kept or not) and how many responses finished.
+    """
+    return step_beam_search_many(model, [problem], scorer, beam_width, expand, temperature, seed, max_rounds)[0]
 
 
 # ------------------------------------------------------------------------------------------------ judging the judges
@@ -292,17 +405,24 @@ def prm_scorer(prm_model: torch.nn.Module, aggregate: str = "min") -> Scorer:
 
     A prefix of whole steps (``"7+5+0=12|"``) scores its steps (read at each ``|``; the empty segment after the last
     ``|`` is not a step and is dropped); a complete response scores its steps and its answer segment. The scores are
-    aggregated with :func:`aiterms.prm.aggregate_step_scores` (``"min"``, ``"prod"`` or ``"last"``).
+    aggregated with :func:`aiterms.prm.aggregate_step_scores` (``"min"``, ``"prod"`` or ``"last"``). The scorer also
+    has a batched form, ``score.many(problems, texts) -> list[float]``: the same scores, one forward pass per batch.
     """
     from aiterms import prm
 
     if aggregate not in prm.AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {prm.AGGREGATIONS}, got {aggregate!r}")
 
-    def score(problem: Problem, text: str) -> float:
-        s = prm.step_scores(prm_model, [problem], [text])[0]
-        if text.endswith("|"):
-            s = s[:-1]
-        return prm.aggregate_step_scores(s, aggregate) if s else 0.5
+    def many(problems: Sequence[Problem], texts: Sequence[str]) -> list[float]:
+        out = []
+        for text, s in zip(texts, prm.step_scores(prm_model, problems, texts)):
+            if text.endswith("|"):
+                s = s[:-1]
+            out.append(prm.aggregate_step_scores(s, aggregate) if s else 0.5)
+        return out
 
+    def score(problem: Problem, text: str) -> float:
+        return many([problem], [text])[0]
+
+    score.many = many
     return score

@@ -1,19 +1,23 @@
 """The judge's worker: runs a learner's answer cells on given cases, in the sandbox, and returns plain data.
 
-Started by ``tools/judge.py`` as ``python -m aiterms.checks.worker`` inside the sandbox. It reads one JSON request
-on stdin *before any learner code runs*, then runs each job in a forked child (so a cell that exits, crashes, loops
-or eats memory only loses its own job), and prints one JSON reply on stdout.
+Started by the judge as ``python -m aiterms.checks.worker`` inside the sandbox. It reads one JSON request on stdin
+*before any learner code runs*, then runs each task's job in a forked child (so a cell that exits, crashes, loops or
+eats memory only loses its own job), and prints one JSON reply on stdout. Only the cells a task needs run, never
+every cell on its own.
 
 Request::
 
     {"assignment": "14-beam-search", "setup": [trusted source cells], "cells": [learner code cells],
-     "timeout": seconds per job,
-     "jobs": [{"kind": "cell", "cell": 2},                                   # does this cell run on its own?
-              {"kind": "task", "function": "beam_step", "cells": [1, 2], "cases": [{...}, ...]}]}
+     "timeout": seconds per job, "budget": seconds for all the jobs together,
+     "jobs": [{"function": "beam_step", "cells": [1, 2], "definer": 2, "cases": [{...}, ...]}]}
 
-Reply: one entry per job, ``{"status": "ok" | "error" | "timeout" | "crashed", "detail": str,
-"results": [{"ok": plain data} | {"error": "TypeName: message"}]}``. The worker never judges: the trusted side
-compares ``results`` with reference outputs it computed itself.
+Reply: one entry per job, ``{"status": "ok" | "error" | "timeout" | "crashed" | "budget", "detail": str,
+"culprit": index of the cell running when it timed out or crashed (the definer while the function ran, with
+"in_function": true), or null,
+"results": [{"ok": plain data} | {"error": "TypeName: message"}]}``. A job whose time would start after the budget
+is spent, or that the budget cuts short, is answered ``"budget"``. A job that needs a cell which timed out or
+crashed in an earlier job is not run again (``"error"``). The worker never judges: the trusted side compares
+``results`` with reference outputs it computed itself.
 """
 from __future__ import annotations
 
@@ -33,22 +37,17 @@ def _exec_cells(sources: list[str], namespace: dict, label: str) -> None:
         exec(compile(src, f"<{label} {i}>", "exec"), namespace)
 
 
-def _run_job(request: dict, job: dict) -> dict:
-    """In the forked child: run one job and return its reply entry."""
+def _run_job(request: dict, job: dict, progress) -> dict:
+    """In the forked child: run one job and return its reply entry. ``progress(i)`` is called before cell ``i``
+    runs, and ``progress(None)`` before the function is called on the cases."""
     from aiterms import checks, grading
 
     namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": lambda: None}
     _exec_cells(request["setup"], namespace, "setup cell")
     cells = [checks.ipython_to_python(c) for c in request["cells"]]
-    if job["kind"] == "cell":
-        try:
-            _exec_cells([cells[job["cell"]]], namespace, "your cell")
-        except BaseException as e:  # noqa: BLE001 - whatever the cell raises is its outcome
-            return {"status": "error", "detail": f"{type(e).__name__}: {e}"[:300], "results": []}
-        return {"status": "ok", "detail": "", "results": []}
-
     task = checks.task(request["assignment"], job["function"])
     for i in job["cells"]:
+        progress(i)
         try:
             _exec_cells([cells[i]], namespace, "your cell")
         except BaseException as e:  # noqa: BLE001
@@ -58,6 +57,7 @@ def _run_job(request: dict, job: dict) -> dict:
     if not callable(function):
         return {"status": "error", "detail": f"no function named {task.function} is defined", "results": []}
     results = []
+    progress(None)
     for case in job["cases"]:
         try:
             results.append({"ok": grading.to_plain(task.call(function, case))})
@@ -70,16 +70,21 @@ def _child(request: dict, job: dict, write_fd: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # learner prints must not reach the reply channel
     os.dup2(devnull, 2)
+    channel = os.fdopen(write_fd, "wb", buffering=0)
+
+    def progress(cell: int | None) -> None:  # one line per stage: "C<cell>" or "F" (the function runs)
+        channel.write(b"F\n" if cell is None else b"C%d\n" % cell)
+
     try:
-        reply = _run_job(request, job)
+        reply = _run_job(request, job, progress)
     except BaseException as e:  # noqa: BLE001
         reply = {"status": "error", "detail": f"{type(e).__name__}: {e}"[:300], "results": []}
     try:
         data = json.dumps(reply, allow_nan=True).encode()
     except (TypeError, ValueError) as e:
         data = json.dumps({"status": "error", "detail": f"unreadable result: {e}"[:300], "results": []}).encode()
-    with os.fdopen(write_fd, "wb") as f:
-        f.write(data)
+    channel.write(b"R" + data + b"\n")
+    channel.close()
     os._exit(0)
 
 
@@ -91,14 +96,16 @@ def _describe_exit(status: int) -> str:
     return f"ended its process (exit status {os.WEXITSTATUS(status)}, e.g. os._exit)"
 
 
-def run_job(request: dict, job: dict) -> dict:
+def run_job(request: dict, job: dict, timeout: float, budget_cut: bool) -> dict:
+    """Run one job in a forked child, for at most ``timeout`` seconds (``budget_cut``: the budget, not the job's
+    own limit, set that time)."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read_fd)
         _child(request, job, write_fd)
     os.close(write_fd)
-    deadline, chunks, size = time.monotonic() + request["timeout"], [], 0
+    deadline, chunks, size = time.monotonic() + timeout, [], 0
     timed_out = False
     while True:
         left = deadline - time.monotonic()
@@ -119,32 +126,51 @@ def run_job(request: dict, job: dict) -> dict:
     if timed_out:
         os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
+    lines = b"".join(chunks).split(b"\n")
+    culprit, in_function = None, False
+    for line in lines:
+        if line.startswith(b"C"):
+            culprit = int(line[1:])
+        elif line == b"F":
+            culprit, in_function = job.get("definer"), True
     if timed_out:
-        return {"status": "timeout", "detail": f"ran past the time limit ({request['timeout']:g} s) and was stopped",
-                "results": []}
+        if budget_cut:
+            return {"status": "budget", "detail": "was stopped: the submission's time budget ran out",
+                    "culprit": culprit, "in_function": in_function, "results": []}
+        return {"status": "timeout", "detail": f"ran past the time limit ({timeout:g} s) and was stopped",
+                "culprit": culprit, "in_function": in_function, "results": []}
     try:
-        reply = json.loads(b"".join(chunks))
+        reply = json.loads(next(line[1:] for line in lines if line.startswith(b"R")))
         if not isinstance(reply, dict) or reply.get("status") not in ("ok", "error"):
             raise ValueError
-        return reply
-    except ValueError:
-        return {"status": "crashed", "detail": _describe_exit(status), "results": []}
+        return {**reply, "culprit": None}
+    except (ValueError, StopIteration):
+        return {"status": "crashed", "detail": _describe_exit(status), "culprit": culprit,
+                "in_function": in_function, "results": []}
 
 
 def main() -> None:
     request = json.loads(sys.stdin.buffer.read())
+    deadline = time.monotonic() + float(request.get("budget", 1e9))
     import torch  # imported once, before forking: each job starts fast
     torch.set_num_threads(1)
     import aiterms.checks  # noqa: F401
-    replies, broken = [], {}  # cell -> what it did when run on its own
+    replies, broken = [], {}  # cell -> what it did when a job ran it
     for job in request["jobs"]:
-        bad = [broken[i] for i in job.get("cells", []) if i in broken]
-        if job["kind"] == "task" and bad:  # don't wait for the same timeout twice
-            replies.append({"status": "error", "detail": f"a cell it needs {bad[0]}", "results": []})
-            continue
-        replies.append(run_job(request, job))
-        if job["kind"] == "cell" and replies[-1]["status"] in ("timeout", "crashed"):
-            broken[job["cell"]] = replies[-1]["detail"]
+        bad = [broken[i] for i in job["cells"] if i in broken]
+        left = deadline - time.monotonic()
+        if bad:  # don't wait for the same timeout twice
+            replies.append({"status": "error", "detail": f"a cell it needs {bad[0]}", "culprit": None,
+                            "results": []})
+        elif left < 0.5:
+            replies.append({"status": "budget", "detail": "was not run: the submission's time budget was used up",
+                            "culprit": None, "results": []})
+        else:
+            replies.append(run_job(request, job, min(request["timeout"], left), left < request["timeout"]))
+            reply = replies[-1]
+            if reply["status"] in ("timeout", "crashed") and reply["culprit"] is not None \
+                    and not reply.get("in_function"):  # a cell, not the function, did it: other tasks need not wait
+                broken[reply["culprit"]] = reply["detail"]
     sys.stdout.write(json.dumps(replies))
     sys.stdout.flush()
 
