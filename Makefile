@@ -46,7 +46,7 @@ release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assi
 	$(BIN)/python tools/release.py
 
 grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
-	$(BIN)/python tools/grade.py $(SUBMISSIONS) $(if $(BUDGET),--budget $(BUDGET))
+	$(BIN)/python -m aiterms.grading $(SUBMISSIONS) $(if $(BUDGET),--budget $(BUDGET))
 
 bench: setup  ## time notebooks, book build, grading, trainings, peer comparisons (BENCH="--only ppo"); table + _build/bench.json
 	$(BIN)/python tools/bench.py $(BENCH)

@@ -1,23 +1,26 @@
-"""aiterms.checks: the task declarations shared by the in-kernel hidden tests and the judge."""
+"""aiterms.grading.tasks: the task declarations shared by the in-kernel hidden tests and the judge."""
 from __future__ import annotations
 
+import importlib
+
 import json
+from pathlib import Path
 
 import pytest
 
-from aiterms import checks, grading
-from aiterms.checks import beam_search as ex14
+from aiterms import grading
+from aiterms.grading.assignments import ex14_beam_search as ex14
 from nbtools import ROOT
 
 
-@pytest.mark.parametrize("assignment", sorted(checks.ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(grading.ASSIGNMENTS))
 def test_tasks_match_the_notebook(assignment):
     """Every task's test cell and points are the notebook's; every answer cell has a task."""
     nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
     meta = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
     points = {m["grade_id"]: m["points"] for m in meta if m.get("grade")}
     answers = {m["grade_id"] for m in meta if m.get("solution")}
-    tasks = checks.tasks(assignment)
+    tasks = grading.tasks(assignment)
     assert {t.test_cell: t.points for t in tasks} == points
     assert {t.function for t in tasks} == answers
     for t in tasks:
@@ -25,21 +28,21 @@ def test_tasks_match_the_notebook(assignment):
         assert f'check_task("{assignment}", "{t.function}", {t.function})' in "".join(cell["source"])
 
 
-@pytest.mark.parametrize("seed", [checks.PUBLIC_SEED, "salt-1", "salt-2"])
+@pytest.mark.parametrize("seed", [grading.PUBLIC_SEED, "salt-1", "salt-2"])
 def test_references_pass_their_own_checks(seed):
-    for t in checks.tasks("14-beam-search"):
-        cases = checks.draw_cases(t, "14-beam-search", seed)
+    for t in grading.tasks("14-beam-search"):
+        cases = grading.draw_cases(t, "14-beam-search", seed)
         assert len(cases) >= 20
         json.dumps(cases)  # plain data only
         for case in cases:
-            out = grading.to_plain(t.call(checks.resolve(t.reference), case))
+            out = grading.to_plain(t.call(grading.resolve(t.reference), case))
             assert t.compare(out, out, case) is None
 
 
 def test_cases_depend_on_the_seed_and_only_on_it():
-    t = checks.task("14-beam-search", "beam_search")
-    a = checks.draw_cases(t, "14-beam-search", "x")
-    assert a == checks.draw_cases(t, "14-beam-search", "x") != checks.draw_cases(t, "14-beam-search", "y")
+    t = grading.task("14-beam-search", "beam_search")
+    a = grading.draw_cases(t, "14-beam-search", "x")
+    assert a == grading.draw_cases(t, "14-beam-search", "x") != grading.draw_cases(t, "14-beam-search", "y")
 
 
 def tie_case():
@@ -50,7 +53,7 @@ def tie_case():
 
 def test_beam_search_comparison_accepts_ties_and_nothing_else():
     case = tie_case()
-    expected = grading.to_plain(ex14.call_beam_search(checks.resolve("aiterms.beam_search:beam_search"), case))
+    expected = grading.to_plain(ex14.call_beam_search(grading.resolve("aiterms.beam_search:beam_search"), case))
     (a, score_a), (b, score_b) = expected
     tied = [[5, 1, 5, 1, 1], [1, 5, 1, 5, 1]]
     assert b in tied
@@ -64,9 +67,9 @@ def test_beam_search_comparison_accepts_ties_and_nothing_else():
 
 def test_unknown_assignment_or_task():
     with pytest.raises(ValueError, match="assignment"):
-        checks.tasks("99-nothing")
+        grading.tasks("99-nothing")
     with pytest.raises(ValueError, match="no task"):
-        checks.task("14-beam-search", "nothing")
+        grading.task("14-beam-search", "nothing")
 
 
 def run_answers(assignment: str, answers: dict[str, str]) -> dict:
@@ -81,7 +84,7 @@ def run_answers(assignment: str, answers: dict[str, str]) -> dict:
 
 
 @pytest.mark.parametrize("salt", ["salt-a", "salt-b", "salt-c", "salt-d"])
-@pytest.mark.parametrize("assignment", sorted(checks.ASSIGNMENTS))
+@pytest.mark.parametrize("assignment", sorted(grading.ASSIGNMENTS))
 def test_every_wrong_implementation_fails_whatever_the_salt(assignment, salt):
     """The hidden checks must catch each wrong answer for any course's secret cases, not just the tests' salt."""
     from nbtools import answer_cells, read
@@ -91,10 +94,10 @@ def test_every_wrong_implementation_fails_whatever_the_salt(assignment, salt):
         if "calls_reference" in student:  # caught by the stripped library in the sandbox, not by values
             continue
         namespace = run_answers(assignment, {**solution, function: src})
-        t = checks.task(assignment, function)
+        t = grading.task(assignment, function)
         failed = False
-        for case in checks.draw_cases(t, assignment, salt):
-            expected = grading.to_plain(t.call(checks.resolve(t.reference), case))
+        for case in grading.draw_cases(t, assignment, salt):
+            expected = grading.to_plain(t.call(grading.resolve(t.reference), case))
             try:
                 got = grading.to_plain(t.call(namespace[function], case))
             except Exception:
@@ -104,3 +107,14 @@ def test_every_wrong_implementation_fails_whatever_the_salt(assignment, salt):
                 failed = True
                 break
         assert failed, f"{student} passes every hidden case drawn with salt {salt!r}"
+
+
+def test_one_list_of_assignments():
+    """solutions/NN-topic/, exercises/NN-topic/ and the module aiterms.grading.assignments.exNN_topic: one list."""
+    from aiterms.grading.assignments import __path__ as modules
+    folders = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert grading.ASSIGNMENTS == folders == sorted(p.name for p in (ROOT / "exercises").iterdir() if p.is_dir())
+    for a in grading.ASSIGNMENTS:
+        module = importlib.import_module(f"aiterms.grading.assignments.ex{a.replace('-', '_')}")
+        assert module.ASSIGNMENT == a and module.TASKS, a
+    assert len(list(Path(modules[0]).glob("ex*.py"))) == len(folders)

@@ -1,4 +1,4 @@
-"""aiterms.checks.supervised_data (exercise 2): the references pass their own checks, cases are plain data, and the
+"""aiterms.grading.assignments.ex02_supervised_data (exercise 2): the references pass their own checks, cases are plain data, and the
 property-based comparison of `split` accepts any leakage-free split and rejects the wrong ones."""
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import random
 
 import pytest
 
-from aiterms import checks, grading
-from aiterms.checks import supervised_data as ex02
+from aiterms import grading
+from aiterms.grading.assignments import ex02_supervised_data as ex02
 
 A = "02-supervised-data"
 
 
-@pytest.mark.parametrize("seed", [checks.PUBLIC_SEED, "salt-1", "salt-2", "salt-3"])
+@pytest.mark.parametrize("seed", [grading.PUBLIC_SEED, "salt-1", "salt-2", "salt-3"])
 def test_references_pass_their_own_checks(seed):
-    for t in checks.tasks(A):
-        cases = checks.draw_cases(t, A, seed)
+    for t in grading.tasks(A):
+        cases = grading.draw_cases(t, A, seed)
         assert len(cases) >= 20
         json.dumps(cases)  # plain data only
         for case in cases:
-            out = grading.to_plain(t.call(checks.resolve(t.reference), case))
+            out = grading.to_plain(t.call(grading.resolve(t.reference), case))
             json.dumps(out)
             assert t.compare(out, out, case) is None, (t.function, case)
 
@@ -42,9 +42,9 @@ def _split(problems, fractions, seed, order=sorted):
 
 
 def test_split_comparison_accepts_another_right_split_and_rejects_leaks():
-    t = checks.task(A, "split")
-    reference = checks.resolve(t.reference)
-    for case in checks.draw_cases(t, A, "salt-x"):
+    t = grading.task(A, "split")
+    reference = grading.resolve(t.reference)
+    for case in grading.draw_cases(t, A, "salt-x"):
         expected = grading.to_plain(ex02.call_split(reference, case))
         other = grading.to_plain(ex02.call_split(lambda ps, fs, s: _split(ps, fs, s, order=list), case))
         assert t.compare(other, expected, case) is None, case

@@ -1,4 +1,4 @@
-"""The nbgrader round trip of every exercise (every assignment registered in aiterms.checks.ASSIGNMENTS):
+"""The nbgrader round trip of every exercise (every assignment registered in aiterms.grading.ASSIGNMENTS):
 the release is in sync and clean, the solution gets full marks, the untouched release zero, every wrong answer in
 tests/wrong/ loses its task, and the feedback shows no hidden test.
 
@@ -15,10 +15,10 @@ from html import unescape
 import nbformat
 import pytest
 
-from aiterms import checks
+from aiterms import grading
 from nbtools import ROOT, answer_cells, fill, make_course, read, scores
 
-ASSIGNMENTS = sorted(checks.ASSIGNMENTS)
+ASSIGNMENTS = sorted(grading.ASSIGNMENTS)
 
 
 def source(a: str):
@@ -30,11 +30,11 @@ def release_path(a: str):
 
 
 def points(a: str) -> dict[str, float]:
-    return {t.test_cell: t.points for t in checks.tasks(a)}
+    return {t.test_cell: t.points for t in grading.tasks(a)}
 
 
 def grade_cell_of(a: str, function: str) -> str:
-    return checks.task(a, function).test_cell
+    return grading.task(a, function).test_cell
 
 
 def wrong_answers(a: str) -> dict[str, tuple[str, str]]:
@@ -85,14 +85,14 @@ def test_at_least_four_wrong_implementations_per_task(a):
     counts: dict[str, int] = {}
     for function, _ in wrong_answers(a).values():
         counts[function] = counts.get(function, 0) + 1
-    assert set(counts) == {t.function for t in checks.tasks(a)} and min(counts.values()) >= 4, counts
+    assert set(counts) == {t.function for t in grading.tasks(a)} and min(counts.values()) >= 4, counts
 
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     """One class with, per assignment, the solution, the untouched release and every wrong implementation,
-    graded once with tools/grade.py. Student ids are "<assignment>--<who>"."""
-    from grade import grade
+    graded once with aiterms.grading.grade. Student ids are "<assignment>--<who>"."""
+    from aiterms.grading.grade import grade
     tmp = tmp_path_factory.mktemp("class")
     course = make_course(tmp)
     students = {}
@@ -135,7 +135,7 @@ def test_wrong_implementation_loses_its_task(graded_class, a, student):
     assert got[cell] < points(a)[cell], f"{student} was not caught by the hidden tests of {cell}"
     # tasks with no wrong answer in this submission, that use no function that has one, keep their points
     solution = answer_cells(read(source(a)))
-    for t in checks.tasks(a):
+    for t in grading.tasks(a):
         uses = any(f"{f}(" in solution[t.function] for f in held if f != t.function)
         if t.function not in held and not uses:
             assert got[t.test_cell] == t.points, f"{name} (with {student}) lost points on {t.test_cell}"

@@ -76,3 +76,22 @@ def test_a_decorated_reference_is_disabled_too():
             transformer.generate_batch(None, [[1]], 1)
     model = transformer.GPT(transformer.GPTConfig(8, 8, n_layer=1, n_head=1, n_embd=4))
     assert len(transformer.generate_batch(model, [[1, 2]], 3)[0]) == 3
+
+
+def test_plain_compare_decides_raised_and_unreadable_results_itself():
+    calls = []
+
+    @grading.plain_compare("should raise ValueError: k > n", "raised ValueError for a valid k")
+    def compare(got, expected, case):
+        calls.append((got, expected, case))
+        return None if got == expected else "wrong"
+
+    raised = list(grading.RAISED)
+    assert compare(raised, raised, {}) is None
+    assert compare(["returned", 1], raised, {}) == "should raise ValueError: k > n"
+    assert compare(raised, ["returned", 1], {}) == "raised ValueError for a valid k"
+    assert compare(object(), ["returned", 1], {}).startswith("could not read the result")
+    assert calls == []  # none of those reached the function
+    assert compare(("returned", torch.tensor([1.5])), ["returned", [1.5]], {"k": 1}) is None
+    assert calls == [(["returned", [1.5]], ["returned", [1.5]], {"k": 1})]  # plain data only
+    assert grading.plain_compare(None)(lambda g, e: "compared")(raised, raised) == "compared"

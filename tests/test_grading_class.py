@@ -1,7 +1,7 @@
 """`make grade` on a hostile class: every kind of submission in the grading design, with its expected score.
 
-One class, graded once by tools/grade.py (the judge + the sandboxed in-kernel run); each test checks one row of the
-table in the instructor guide. A second, small class checks zip files, late flags and idempotent regrading.
+One class, graded once by aiterms.grading.grade (the judge + the sandboxed in-kernel run); each test checks one
+row of the table in the instructor guide. A second, small class checks zip files, late flags and idempotent regrading.
 """
 from __future__ import annotations
 
@@ -156,9 +156,9 @@ def hostile(solution: dict[str, str], course, inbox, planted: Planted = Planted(
         "patches-assertions": ({"greedy_decode": "import numpy, torch, builtins\n"
                                 "numpy.testing.assert_allclose = lambda *a, **k: None\n"
                                 "torch.testing.assert_close = lambda *a, **k: None\n" + WRONG_GREEDY}, zero_g),
-        "patches-grading-api": ({"beam_step": "import aiterms.grading, aiterms.checks\n"
+        "patches-grading-api": ({"beam_step": "import aiterms.grading, aiterms.grading.tasks\n"
                                  "aiterms.grading.check_cases = lambda *a, **k: print('all passed')\n"
-                                 "aiterms.checks.check_task = lambda *a, **k: print('all passed')\n"
+                                 "aiterms.grading.tasks.check_task = lambda *a, **k: print('all passed')\n"
                                  "aiterms.grading.compare_values = lambda *a, **k: None\n" + WRONG_STEP},
                                 {**FULL, "test_beam_step": 0, "test_beam_search": 0}),
         "patches-builtins-and-import": ({"greedy_decode": "import builtins\n_real_import = builtins.__import__\n"
@@ -245,7 +245,7 @@ def planted(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, planted):
-    from grade import grade
+    from aiterms.grading.grade import grade
     tmp = tmp_path_factory.mktemp("hostile")
     course, inbox = make_course(tmp), tmp / "inbox"
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
@@ -386,7 +386,7 @@ def test_no_submission_reached_the_gradebook(graded):
 
 # ------------------------------------------------------------------------------------------------ zips, late, regrading
 def test_zips_late_flags_and_idempotent_regrading(tmp_path):
-    from grade import grade
+    from aiterms.grading.grade import grade
     course, inbox = make_course(tmp_path), tmp_path / "inbox"
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
     write(inbox / "on-time" / A / f"{A}.ipynb", fill(release, solution))
@@ -398,12 +398,16 @@ def test_zips_late_flags_and_idempotent_regrading(tmp_path):
         z.writestr(f"{A}/{A}.ipynb", nbformat.writes(fill(release, solution)))
         z.writestr("../../escape.ipynb", "{}")  # a path that tries to leave the folder: ignored
     (inbox / "zipped.zip").write_bytes(buffer.getvalue())
+    (inbox / "notes.txt").write_text("not a submission")          # bad input: a warning and a row, not a crash
+    (inbox / "broken.zip").write_bytes(b"not a zip file")
 
     table = grade(inbox, course, duedate="2026-12-01 17:00:00 UTC")
     first = (course / "grades.csv").read_text()
     assert scores(course, A) == {"on-time": FULL, "late": {**FULL, "test_greedy_decode": 0}, "zipped": FULL}
     assert "late: late (25.0 h)" in table
     assert not (tmp_path / "escape.ipynb").exists()
+    notes = [r["note"] for r in csv.DictReader((course / "grading-log.csv").open()) if not r["student"]]
+    assert any("notes.txt" in n for n in notes) and any("broken.zip" in n and "zip" in n for n in notes), notes
 
     grade(inbox, course)  # regrade: same grades, same rows
     assert (course / "grades.csv").read_text() == first
@@ -414,7 +418,7 @@ def test_a_submission_costs_at_most_its_budget(tmp_path):
     """Forty looping cells no task needs cost nothing in the judge and end the in-kernel run at the budget; slow
     cells that the tasks need use the budget up, and the tasks not reached get 0 with a message saying so."""
     import time
-    from grade import grade
+    from aiterms.grading.grade import grade
     course, inbox = make_course(tmp_path), tmp_path / "inbox"
     release, solution = read(RELEASE), answer_cells(read(SOURCE))
     write(inbox / "many-loops" / A / f"{A}.ipynb",

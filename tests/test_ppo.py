@@ -263,13 +263,13 @@ def test_truncated_episodes_are_bootstrapped():
 def test_reference_passes_its_own_hidden_checks(seed):
     import json
 
-    from aiterms import checks, grading
-    for t in checks.tasks("15-ppo"):
-        cases = checks.draw_cases(t, "15-ppo", seed)
+    from aiterms import grading
+    for t in grading.tasks("15-ppo"):
+        cases = grading.draw_cases(t, "15-ppo", seed)
         assert len(cases) >= 20
         json.dumps(cases)  # plain data only
         for case in cases:
-            out = grading.to_plain(t.call(checks.resolve(t.reference), case))
+            out = grading.to_plain(t.call(grading.resolve(t.reference), case))
             assert t.compare(out, out, case) is None
 
 

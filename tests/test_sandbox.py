@@ -1,4 +1,4 @@
-"""The grading sandbox (tools/sandbox.py, bubblewrap): what a learner's code can see, write and use.
+"""The grading sandbox (aiterms.grading.sandbox, bubblewrap): what a learner's code can see, write and use.
 
 Each test runs a small program in the sandbox and checks what it could do. Files the tests plant on the host live
 in a temporary folder outside the course, under random names.
@@ -17,7 +17,7 @@ import pytest
 
 from nbtools import ROOT
 
-import sandbox
+from aiterms.grading import sandbox
 
 pytestmark = pytest.mark.skipif(bool(sandbox.missing()), reason=f"no sandbox here: {sandbox.missing()}")
 

@@ -10,5 +10,5 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 def judge_setup_cells(assignment: str) -> list[str]:
-    from judge import setup_cells
+    from aiterms.grading.judge import setup_cells
     return setup_cells(json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text()))

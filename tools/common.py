@@ -1,22 +1,14 @@
-"""Shared bits of the instructor tools: paths and the environment nbgrader needs."""
+"""Shared bits of the release and bench scripts: the course's paths and assignments (from aiterms.grading.course)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
-
-def tool_env(**extra: str) -> dict[str, str]:
-    """os.environ with this venv's bin/ first on PATH (nbgrader runs `alembic` and `jupyter` from there)."""
-    env = dict(os.environ)
-    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(extra)
-    return env
+from aiterms.grading.course import ASSIGNMENTS, BIN, ROOT, tool_env  # noqa: E402,F401
 
 
 def assignments() -> list[str]:
-    """The assignments: one per folder of solutions/."""
-    return sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir() and not p.name.startswith("."))
+    """The assignments, in order."""
+    return list(ASSIGNMENTS)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "15-ppo"
 

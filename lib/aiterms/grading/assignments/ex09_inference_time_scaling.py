@@ -12,7 +12,7 @@ import random
 from typing import Any, Callable
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "09-inference-time-scaling"
 ERROR = "ValueError"
@@ -53,11 +53,8 @@ def call_majority_vote(fn: Callable, case: dict) -> Any:
     return fn(list(case["answers"]))
 
 
+@grading.plain_compare()
 def compare_majority_vote(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     if expected is None:
         return None if got is None else "should be None: no answer could be read"
     if _kind(got) != _kind(expected):
@@ -122,11 +119,8 @@ def call_adaptive_vote(fn: Callable, case: dict) -> Any:
     return [result, requests]
 
 
+@grading.plain_compare()
 def compare_adaptive_vote(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     if expected == ERROR:
         return None if got == ERROR else "should raise ValueError for these settings"
     if got == ERROR:

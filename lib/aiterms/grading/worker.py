@@ -1,6 +1,6 @@
 """The judge's worker: runs a learner's answer cells on given cases, in the sandbox, and returns plain data.
 
-Started by the judge as ``python -m aiterms.checks.worker`` inside the sandbox. It reads one JSON request on stdin
+Started by the judge as ``python -m aiterms.grading.worker`` inside the sandbox. It reads one JSON request on stdin
 *before any learner code runs*, then runs each task's job in a forked child (so a cell that exits, crashes, loops or
 eats memory only loses its own job), and prints one JSON reply on stdout. Only the cells a task needs run, never
 every cell on its own.
@@ -40,12 +40,12 @@ def _exec_cells(sources: list[str], namespace: dict, label: str) -> None:
 def _run_job(request: dict, job: dict, progress) -> dict:
     """In the forked child: run one job and return its reply entry. ``progress(i)`` is called before cell ``i``
     runs, and ``progress(None)`` before the function is called on the cases."""
-    from aiterms import checks, grading
+    from aiterms import grading
 
     namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": lambda: None}
     _exec_cells(request["setup"], namespace, "setup cell")
-    cells = [checks.ipython_to_python(c) for c in request["cells"]]
-    task = checks.task(request["assignment"], job["function"])
+    cells = [grading.ipython_to_python(c) for c in request["cells"]]
+    task = grading.task(request["assignment"], job["function"])
     for i in job["cells"]:
         progress(i)
         try:
@@ -154,7 +154,7 @@ def main() -> None:
     deadline = time.monotonic() + float(request.get("budget", 1e9))
     import torch  # imported once, before forking: each job starts fast
     torch.set_num_threads(1)
-    import aiterms.checks  # noqa: F401
+    import aiterms.grading  # noqa: F401
     replies, broken = [], {}  # cell -> what it did when a job ran it
     for job in request["jobs"]:
         bad = [broken[i] for i in job["cells"] if i in broken]

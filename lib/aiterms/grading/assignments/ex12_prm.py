@@ -12,7 +12,7 @@ import random
 from typing import Any, Callable
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "12-prm"
 
@@ -20,7 +20,7 @@ FORBID = ("aiterms.prm:aggregate_step_scores", "aiterms.prm:best_of_n", "aiterms
           "aiterms.prm:_check_probabilities", "aiterms.prm:_check_votes")
 
 #: the plain value of "raised ValueError"
-RAISED = ["raised", "ValueError"]
+RAISED = grading.RAISED
 
 
 def _score(rng: random.Random) -> float:
@@ -40,12 +40,6 @@ def _calling(fn: Callable, *args: Any) -> Any:
         return list(RAISED)
 
 
-def _raised_problem(got: Any, expected: Any, what: str) -> str | None | bool:
-    if expected == RAISED:
-        return None if got == RAISED else f"should raise ValueError: {what}"
-    if got == RAISED:
-        return "raised ValueError for an input it should accept"
-    return False
 
 
 # ------------------------------------------------------------------------------------------------ aggregate
@@ -74,14 +68,9 @@ def call_aggregate(fn: Callable, case: dict) -> Any:
     return _calling(fn, list(case["step_scores"]), case["method"])
 
 
+@grading.plain_compare("should raise ValueError: no step scores, a score outside [0, 1] or an unknown method",
+                       "raised ValueError for an input it should accept")
 def compare_aggregate(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    problem = _raised_problem(got, expected, "no step scores, a score outside [0, 1] or an unknown method")
-    if problem is not False:
-        return problem
     value = got[1]
     if isinstance(value, list) and len(value) == 1:   # a one-element tensor or array
         value = value[0]
@@ -160,14 +149,9 @@ def call_vote(fn: Callable, case: dict) -> Any:
     return _calling(fn, list(case["answers"]), list(case["scores"]))
 
 
+@grading.plain_compare("should raise ValueError: lists of different lengths, or a score outside [0, 1]",
+                       "raised ValueError for an input it should accept")
 def compare_vote(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    problem = _raised_problem(got, expected, "lists of different lengths, or a score outside [0, 1]")
-    if problem is not False:
-        return problem
     g, e = got[1], expected[1]
     if e is None:
         return None if g is None else "should be None: no response has an answer"

@@ -14,14 +14,14 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "08-rlaif"
 
 FORBID = ("aiterms.ai_judge:judge_both_orders", "aiterms.ai_judge:agreement_rate", "aiterms.ai_judge:position_bias")
 
 #: the plain value of "raised ValueError"
-RAISED = ["raised", "ValueError"]
+RAISED = grading.RAISED
 
 ANSWERS = ("132", "7+5+0=12|4+8+1=13|=132", "7+5+0=12|4+8+0=12|=122", "122", "", "=132", "13", "4+8+1=13|=13")
 
@@ -75,15 +75,9 @@ def call_judge(fn: Callable, case: dict) -> Any:
     return ["returned", [float(x) for x in out]]
 
 
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
 def compare_judge(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as err:
-        return f"could not read the result: {err}"
-    if expected == RAISED:
-        return None if got == RAISED else "should raise ValueError for these inputs"
-    if got == RAISED:
-        return "raised ValueError for inputs it should accept"
     values = got[1]
     if len(values) != len(expected[1]):
         return f"should return {len(expected[1])} probabilities (one per pair), got {len(values)}"
@@ -138,15 +132,9 @@ def call_agreement(fn: Callable, case: dict) -> Any:
     return ["returned", float(out)]
 
 
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
 def compare_agreement(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as err:
-        return f"could not read the result: {err}"
-    if expected == RAISED:
-        return None if got == RAISED else "should raise ValueError for these inputs"
-    if got == RAISED:
-        return "raised ValueError for inputs it should accept"
     return grading.compare_values(got[1], expected[1])
 
 

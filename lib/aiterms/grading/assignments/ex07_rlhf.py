@@ -14,14 +14,14 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "07-rlhf"
 
 FORBID = ("aiterms.reward_model:bradley_terry_loss", "aiterms.reward_model:pairwise_accuracy")
 
 #: the plain value of "raised ValueError"
-RAISED = ["raised", "ValueError"]
+RAISED = grading.RAISED
 
 
 def _rewards(rng: random.Random, n: int, scale: float) -> list[float]:
@@ -69,15 +69,9 @@ def call_loss(fn: Callable, case: dict) -> Any:
     return ["returned", out.detach().float(), gc.float(), gr.float()]
 
 
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
 def compare_loss(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as err:
-        return f"could not read the result: {err}"
-    if expected == RAISED:
-        return None if got == RAISED else "should raise ValueError for these inputs"
-    if got == RAISED:
-        return "raised ValueError for inputs it should accept"
     if not isinstance(got, list) or len(got) != 4:
         return "could not read the result"
     if got[1] != got[1] or got[1] in (float("inf"), float("-inf")):
@@ -135,15 +129,9 @@ def call_accuracy(fn: Callable, case: dict) -> Any:
     return ["returned", float(out)]
 
 
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
 def compare_accuracy(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as err:
-        return f"could not read the result: {err}"
-    if expected == RAISED:
-        return None if got == RAISED else "should raise ValueError for these inputs"
-    if got == RAISED:
-        return "raised ValueError for inputs it should accept"
     return grading.compare_values(got[1], expected[1])
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from aiterms import grading
 from aiterms.arithmetic import Problem, gold_steps
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "10-chain-of-thought"
 
@@ -176,11 +176,8 @@ def call_parse_steps(fn: Callable, case: dict) -> Any:
     return [[getattr(s, name) for name in FIELDS] for s in steps]
 
 
+@grading.plain_compare()
 def compare_parse_steps(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     problem = _error_problem(got, expected)
     if problem is not False:
         return problem
@@ -200,11 +197,8 @@ def call_verify_steps(fn: Callable, case: dict) -> Any:
     return _calling(fn, Problem(*case["problem"]), case["response"])
 
 
+@grading.plain_compare()
 def compare_verify_steps(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     problem = _error_problem(got, expected)
     if problem is not False:
         return problem
@@ -224,11 +218,8 @@ def call_extract_answer(fn: Callable, case: dict) -> Any:
     return _calling(fn, case["response"])
 
 
+@grading.plain_compare()
 def compare_extract_answer(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     problem = _error_problem(got, expected)
     if problem is not False:
         return problem

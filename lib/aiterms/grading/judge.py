@@ -8,7 +8,7 @@ For one submitted notebook:
    the names those use), so a cell that kills its process only costs the tasks that depend on it;
 3. the task's cases are drawn from the course's secret salt, and the reference outputs are computed here, in the
    trusted process;
-4. the learner's cells run in ``aiterms.checks.worker`` inside the sandbox (``tools/sandbox.py``): no instructor
+4. the learner's cells run in ``aiterms.grading.worker`` inside the sandbox (``aiterms.grading.sandbox``): no instructor
    files, a copy of ``aiterms`` whose graded reference functions raise instead of answering, time and memory limits,
    one forked process per job; it sends back plain data only;
 5. the results are compared here. A task earns its points if every case matches, else none.
@@ -23,10 +23,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT
-
 import aiterms
-from aiterms import checks, grading
+from aiterms import grading
+from aiterms.grading import sandbox
+from aiterms.grading.course import ROOT
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 REFERENCE_UNAVAILABLE = "ReferenceUnavailable"
@@ -57,7 +57,7 @@ class Verdict:
 
 # CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread: two threads in ast.parse at
 # once can fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905; seen in our CI).
-# tools/grade.py judges submissions in threads, so every parse here takes this lock.
+# aiterms.grading.grade judges submissions in threads, so every parse here takes this lock.
 _AST_LOCK = threading.Lock()
 
 
@@ -132,7 +132,7 @@ def learner_cells(submission: dict, source_nb: dict, release_nb: dict) -> list[t
 def _names(src: str) -> tuple[set[str], set[str]] | None:
     """(names a cell defines at top level, names it uses anywhere), or None if it does not parse."""
     try:
-        tree = _parse(checks.ipython_to_python(src))
+        tree = _parse(grading.ipython_to_python(src))
     except SyntaxError:
         return None
     defines: set[str] = set()
@@ -195,16 +195,15 @@ class Judge:
         self.source_nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
         self.release_nb = json.loads((ROOT / "exercises" / assignment / f"{assignment}.ipynb").read_text())
         self.setup = setup_cells(self.source_nb)
-        self.tasks = checks.tasks(assignment)
-        self.cases = {t.function: checks.draw_cases(t, assignment, salt) for t in self.tasks}
-        self.expected = {t.function: [grading.to_plain(t.call(checks.resolve(t.reference), c))
+        self.tasks = grading.tasks(assignment)
+        self.cases = {t.function: grading.draw_cases(t, assignment, salt) for t in self.tasks}
+        self.expected = {t.function: [grading.to_plain(t.call(grading.resolve(t.reference), c))
                                       for c in self.cases[t.function]] for t in self.tasks}
-        self.library = strip_references(scratch / f"judge-lib-{assignment}", checks.forbidden(assignment))
+        self.library = strip_references(scratch / f"judge-lib-{assignment}", grading.forbidden(assignment))
         self.scratch, self.job_timeout, self.mem_mb = scratch, job_timeout, mem_mb
 
     def judge(self, notebook: Path, budget: float = 120.0) -> Verdict:
         """Points for each task of ``notebook``; the learner's code gets at most ``budget`` seconds in all."""
-        import sandbox
 
         def zero(message: str) -> Verdict:
             return Verdict([TaskVerdict(t.function, t.test_cell, 0, t.points, message, True) for t in self.tasks],
@@ -230,7 +229,7 @@ class Judge:
         request = {"assignment": self.assignment, "setup": self.setup, "cells": [src for _, src in cells],
                    "timeout": self.job_timeout, "budget": budget - 3, "jobs": jobs}  # 3 s: starting the worker
         outcome = sandbox.run(
-            [sys.executable, "-m", "aiterms.checks.worker"],
+            [sys.executable, "-m", "aiterms.grading.worker"],
             ro=[Path(sys.prefix), Path(sys.base_prefix), (self.library, Path(aiterms.__file__).resolve().parent)],
             cwd=Path("/tmp"), timeout=budget + 2, mem_mb=self.mem_mb, stdin=json.dumps(request).encode())
         try:
@@ -250,7 +249,7 @@ class Judge:
                 verdict.bad_cells.setdefault(index, what)
         return verdict
 
-    def _task_verdict(self, t: checks.Task, reply: dict | None, budget: float) -> TaskVerdict:
+    def _task_verdict(self, t: grading.Task, reply: dict | None, budget: float) -> TaskVerdict:
         def fail(message: str, errored: bool = False) -> TaskVerdict:
             return TaskVerdict(t.function, t.test_cell, 0, t.points, message, errored)
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 from aiterms.transformer import GPT, GPTConfig
 
 ASSIGNMENT = "11-effective-test-time-scaling"
@@ -114,11 +114,8 @@ def call_kv_cached_decode(fn: Callable, case: dict) -> Any:
     return [tokens, [t for _, t in fed]]
 
 
+@grading.plain_compare()
 def compare_kv_cached_decode(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     (tokens, fed), (expected_tokens, expected_fed) = got, expected
     problem = _error_problem(tokens, expected_tokens)
     if problem is not False:
@@ -219,11 +216,8 @@ def call_batched(fn: Callable, case: dict) -> Any:
     return [tokens, fed]
 
 
+@grading.plain_compare()
 def compare_batched(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     (tokens, fed), (expected_tokens, expected_fed) = got, expected
     problem = _error_problem(tokens, expected_tokens)
     if problem is not False:

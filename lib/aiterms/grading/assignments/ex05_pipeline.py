@@ -10,7 +10,7 @@ import random
 from typing import Any, Callable
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 from aiterms.supervised_data import collect_with_kinds
 
 ASSIGNMENT = "05-pipeline"

@@ -6,8 +6,8 @@ compare results, and which ``aiterms`` functions the learner must not call.
 
 * In the notebook, a task's hidden test cell is one line, ``check_task("14-beam-search", "greedy_decode",
   greedy_decode)``: it draws the *public* cases and compares in the kernel, so the feedback can say what went wrong.
-* At grading, the judge (``tools/judge.py``) draws *secret* cases (seeded by the course's grading salt), computes the
-  reference outputs in a trusted process, runs the learner's code in a sandboxed process that only gets the cases and
+* At grading, the judge (``aiterms.grading.judge``) draws *secret* cases (seeded by the course's grading salt),
+  computes the reference outputs in a trusted process, runs the learner's code in a sandboxed process that only gets the cases and
   sends back plain data, and compares there. Only the judge's verdict becomes points: nothing the learner's code can
   patch in its own process changes it.
 """
@@ -18,25 +18,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from aiterms import grading
+from aiterms.grading.compare import check_cases, compare_values
+from aiterms.grading.course import ASSIGNMENTS as COURSE_ASSIGNMENTS, module_name
 
-def _discover() -> dict[str, str]:
-    """assignment -> module, for every module of this package that declares ``ASSIGNMENT`` and ``TASKS``."""
-    import pkgutil
-    from pathlib import Path
-    found = {}
-    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if info.name == "worker":
-            continue
-        source = (Path(__file__).parent / f"{info.name}.py").read_text()
-        for line in source.splitlines():
-            if line.startswith("ASSIGNMENT = "):
-                found[line.split("=", 1)[1].strip().strip("\"'")] = f"aiterms.checks.{info.name}"
-    return dict(sorted(found.items()))
-
-
-#: assignment -> module that declares its TASKS (each module says ``ASSIGNMENT = "NN-topic"``)
-ASSIGNMENTS = _discover()
+#: assignment -> module that declares its TASKS
+ASSIGNMENTS = {a: f"aiterms.grading.assignments.{module_name(a)}" for a in COURSE_ASSIGNMENTS}
 
 #: the seed of the cases that the in-kernel hidden tests draw (the judge uses a secret one)
 PUBLIC_SEED = "public"
@@ -52,7 +38,7 @@ class Task:
     cases: Callable[[random.Random], list[dict]]    # plain-data cases drawn from a seeded rng
     call: Callable[[Callable, dict], Any]           # call(function, case) -> raw result
     reference: str                                  # "module:function" of the reference implementation
-    compare: Callable[[Any, Any, dict], str | None] = grading.compare_values  # (got, expected, case)
+    compare: Callable[[Any, Any, dict], str | None] = compare_values  # (got, expected, case)
     describe: Callable[[dict], str] | None = None   # short description of a case for messages
     forbid: tuple[str, ...] = field(default=())     # "module:function"s the learner's code must not call
 
@@ -99,7 +85,7 @@ def check_task(assignment: str, function_name: str, function: Callable) -> None:
     """The in-kernel hidden test of one task: public cases, reference disabled while the learner's code runs."""
     t = task(assignment, function_name)
     cases = draw_cases(t, assignment, PUBLIC_SEED)
-    grading.check_cases(
+    check_cases(
         t.function, lambda case: t.call(function, case), reference=lambda case: t.call(resolve(t.reference), case),
         cases=[((case,), {}) for case in cases], compare=t.compare,
         forbid=[resolve(name) for name in forbidden(assignment)],

@@ -17,7 +17,7 @@ import numpy as np
 
 from aiterms import grading
 from aiterms.arithmetic import Problem, cot_response, gold_steps
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "17-rejection-sampling"
 
@@ -92,11 +92,8 @@ def call_accept_reject(fn: Callable, case: dict) -> Any:
     return np.asarray(out).tolist() if isinstance(out, np.ndarray) else out
 
 
+@grading.plain_compare()
 def compare_accept_reject(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     if expected == ERROR:
         return None if got == ERROR else "should raise ValueError for these inputs"
     if got == ERROR:
@@ -210,11 +207,8 @@ def call_rft_dataset(fn: Callable, case: dict) -> Any:
     return [[list(x) for x in pairs], [counts[k] for k in COUNTS]]
 
 
+@grading.plain_compare()
 def compare_rft_dataset(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
     if expected == ERROR:
         return None if got == ERROR else "should raise ValueError for these arguments"
     if got == ERROR:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "06-post-training"
 
@@ -26,7 +26,7 @@ FORBID = ("aiterms.quantization:quantize_per_channel", "aiterms.quantization:deq
           "aiterms.quantization:dynamic_quantize", "aiterms.quantization:quantize_model")
 
 #: the plain value of "raised ValueError"
-RAISED = ["raised", "ValueError"]
+RAISED = grading.RAISED
 
 
 def _calling(fn: Callable, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
@@ -36,12 +36,6 @@ def _calling(fn: Callable, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
         return False, None
 
 
-def _raise_problem(got: Any, expected: Any, what: str) -> str | None | bool:
-    if expected == RAISED:
-        return None if got == RAISED else f"should raise ValueError: {what}"
-    if got == RAISED:
-        return "raised ValueError for an input it should accept"
-    return False
 
 
 # ------------------------------------------------------------------------------------------------ quantize
@@ -95,14 +89,9 @@ def call_quantize(fn: Callable, case: dict) -> Any:
     return ["returned", q.tolist(), scale.float().tolist()]
 
 
+@grading.plain_compare("should raise ValueError: bits must be 4 or 8 and w a 2-D matrix",
+                       "raised ValueError for an input it should accept")
 def compare_quantize(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    problem = _raise_problem(got, expected, "bits must be 4 or 8 and w a 2-D matrix")
-    if problem is not False:
-        return problem
     _, q, s = got
     _, eq, es = expected
     if not isinstance(s, list) or len(s) != len(es):
@@ -164,14 +153,9 @@ def call_dequantize(fn: Callable, case: dict) -> Any:
     return ["returned", out.float().tolist()]
 
 
+@grading.plain_compare("should raise ValueError: scale must have one entry per row of q",
+                       "raised ValueError for an input it should accept")
 def compare_dequantize(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    problem = _raise_problem(got, expected, "scale must have one entry per row of q")
-    if problem is not False:
-        return problem
     return grading.compare_values(got[1], expected[1])
 
 
@@ -219,14 +203,9 @@ def call_latency(fn: Callable, case: dict) -> Any:
     return ["returned", float(out["p50_ms"]), float(out["p95_ms"]), grading.to_plain(passed)]
 
 
+@grading.plain_compare("should raise ValueError: the latencies must be a non-empty list of finite numbers >= 0",
+                       "raised ValueError for an input it should accept")
 def compare_latency(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    problem = _raise_problem(got, expected, "the latencies must be a non-empty list of finite numbers >= 0")
-    if problem is not False:
-        return problem
     for k, name in ((1, "p50_ms"), (2, "p95_ms")):
         if not grading.close(got[k], expected[k]):
             return f"{name} is wrong"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from aiterms import grading
 from aiterms.arithmetic import Problem
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "02-supervised-data"
 

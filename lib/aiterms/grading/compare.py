@@ -1,4 +1,4 @@
-"""Helpers for the exercises' visible and hidden tests.
+"""Comparing a learner's results with the reference's: the helpers of the exercises' visible and hidden tests.
 
 A graded task's hidden tests compare the learner's function with its reference in ``aiterms`` on many seeded cases::
 
@@ -17,8 +17,8 @@ Design rules, so that grading is fair and feedback is useful without giving hidd
 """
 from __future__ import annotations
 
+import functools
 import inspect
-
 import math
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -48,7 +48,7 @@ def visible_tests_passed() -> None:
 
 def _raise_reference_called(*args: Any, **kwargs: Any) -> Any:
     # Runs with the *reference's* globals (its __code__ is swapped in), so it may only use builtins.
-    raise __import__("aiterms.grading").grading.ReferenceCalled(
+    raise __import__("aiterms.grading.compare").grading.compare.ReferenceCalled(
         "your function called the aiterms reference implementation; a task must do the work itself")
 
 
@@ -140,6 +140,32 @@ def compare_values(got: Any, expected: Any, *case: Any) -> str | None:
         return None if close(float(g), e) else f"{path} is wrong (off by more than {TOL:g})"
 
     return walk(got, expected, "the result")
+
+
+#: the plain value a task's ``call`` returns when the function raised ValueError (as it must on bad input)
+RAISED = ["raised", "ValueError"]
+
+
+def plain_compare(should_raise: str | None = "should raise ValueError for these inputs",
+                  should_accept: str = "raised ValueError for inputs it should accept"):
+    """The head that compare functions share, as a decorator: both results are made plain data (a result that
+    cannot be read is a problem), and when either is :data:`RAISED` (the task's ``call`` caught a ValueError) the
+    verdict is given here: ``should_raise`` or ``should_accept``, or by the compare function itself when
+    ``should_raise`` is None. The decorated ``compare(got, expected, *case)`` then compares plain results."""
+    def decorate(compare: Callable[..., str | None]) -> Callable[..., str | None]:
+        @functools.wraps(compare)
+        def wrapped(got: Any, expected: Any, *case: Any) -> str | None:
+            try:
+                got, expected = to_plain(got), to_plain(expected)
+            except TypeError as e:
+                return f"could not read the result: {e}"
+            if should_raise is not None and expected == RAISED:
+                return None if got == RAISED else should_raise
+            if should_raise is not None and got == RAISED:
+                return should_accept
+            return compare(got, expected, *case)
+        return wrapped
+    return decorate
 
 
 def check_cases(name: str, function: Callable, *, reference: Callable, cases: Sequence[tuple[tuple, dict]],

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from aiterms import arithmetic, grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 from aiterms.tokenizer import IGNORE_INDEX, TOKENIZER
 
 ASSIGNMENT = "03-sft"
@@ -20,7 +20,7 @@ ASSIGNMENT = "03-sft"
 FORBID = ("aiterms.tokenizer:encode_pair", "aiterms.tokenizer:collate", "aiterms.sft:sft_loss",
           "aiterms.sft:lm_loss", "aiterms.sft:sft_examples")
 
-RAISED = ["raised", "ValueError"]  # what call_encode_pair returns when the function raises ValueError
+RAISED = grading.RAISED
 _FIELDS = ("ids", "labels", "response_mask")
 
 
@@ -55,16 +55,9 @@ def call_encode_pair(fn: Callable, case: dict) -> Any:
     return ["returned", out]
 
 
+@grading.plain_compare("should raise ValueError: the example does not fit in max_len, or has a character the "
+                       "tokenizer does not know", "raised ValueError, but this example is valid and fits in max_len")
 def compare_encode_pair(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    if expected == RAISED:
-        return None if got == RAISED else ("should raise ValueError: the example does not fit in max_len, or has a "
-                                           "character the tokenizer does not know")
-    if got == RAISED:
-        return "raised ValueError, but this example is valid and fits in max_len"
     result = got[1] if isinstance(got, list) and len(got) == 2 else None
     if not isinstance(result, list) or len(result) != 3:
         return "should return three lists: (ids, labels, response_mask)"

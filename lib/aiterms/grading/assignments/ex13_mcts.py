@@ -15,7 +15,7 @@ import random
 from typing import Any, Callable
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "13-mcts"
 ERROR = "ValueError"

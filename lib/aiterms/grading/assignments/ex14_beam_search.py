@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 from aiterms.decoding import RandomBigramLM, sequence_logprob
 from aiterms.ngram import NGramLM
 

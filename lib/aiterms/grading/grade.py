@@ -1,4 +1,4 @@
-"""Autograde a class: `make grade SUBMISSIONS=<folder>`.
+"""Autograde a class: `make grade SUBMISSIONS=<folder>` (`python -m aiterms.grading <folder>`).
 
 <folder>/<student>/<assignment>/<notebook>.ipynb (or <folder>/<student>.zip holding them)
     -> gradebook (gradebook.db, or the db_url in nbgrader_config.py), autograded/, feedback/ (HTML), grades.csv,
@@ -6,8 +6,8 @@
 
 A task's points must not depend on anything the learner's code can change, so each submission is graded twice:
 
-1. **the judge** (tools/judge.py) runs the learner's cells in a sandbox (tools/sandbox.py) on secret cases and
-   compares the plain results with reference outputs computed here: its verdict is the points;
+1. **the judge** (:mod:`aiterms.grading.judge`) runs the learner's cells in a sandbox
+   (:mod:`aiterms.grading.sandbox`) on secret cases and compares the plain results with reference outputs computed here: its verdict is the points;
 2. **the in-kernel run** prepares the notebook with nbgrader's own autograde steps (test and locked cells restored
    from the gradebook, outputs cleared) in this process, then executes it in a kernel inside the sandbox, for the
    visible tests and the feedback. Cells that the judge saw loop, crash or exhaust memory are replaced by a note
@@ -43,7 +43,9 @@ from typing import Callable
 import nbformat
 from tqdm import tqdm
 
-from common import ROOT, tool_env
+from aiterms.grading import sandbox
+from aiterms.grading.course import ROOT, tool_env
+from aiterms.grading.judge import Judge
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -117,6 +119,8 @@ def collect(inbox: Path, course: Path) -> tuple[list[Submission], list[str]]:
                         place(student, assignment, f"{assignment}.ipynb", z.read(m), None)
             except (zipfile.BadZipFile, OSError) as e:
                 warnings.append(f"skipped {entry.name}: not a readable zip file ({e})")
+        elif not entry.is_dir():
+            warnings.append(f"skipped {entry.name}: expected a folder <student>/<assignment>/ or a <student>.zip file")
 
     found = []
     for folder in sorted(p for p in target.glob("*/*") if p.is_dir()) if target.is_dir() else []:
@@ -219,8 +223,6 @@ def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, tem
                   seconds: float) -> tuple[dict | None, str]:
     """Run the sanitised submission in a kernel, in the sandbox, for at most ``seconds``. Returns (executed
     notebook or None, problem)."""
-    import sandbox
-
     work = scratch / f"kernel-{sub.student}-{sub.assignment}-{sub.notebook.stem}"
     work.mkdir()
     try:
@@ -370,18 +372,22 @@ def record(url: str, course: Path, results: list) -> None:
             nbformat.write(nbformat.from_dict(nb), out)
 
 
-def write_log(path: Path, results: list, budget: float) -> None:
-    """One row per graded notebook: its score, how long grading it took, and whether it used up its budget."""
+def write_log(path: Path, results: list, budget: float, skipped: list[str] = ()) -> None:
+    """One row per graded notebook (its score, how long grading it took, whether it used up its budget, and what
+    went wrong if anything), and one per entry of the inbox that was skipped (with the reason)."""
     import csv
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["student", "assignment", "notebook", "score", "max_score", "seconds", "budget_used_up"])
+        out.writerow(["student", "assignment", "notebook", "score", "max_score", "seconds", "budget_used_up",
+                      "note"])
+        for warning in skipped:
+            out.writerow(["", "", "", "", "", "", "", warning])
         for sub, verdict, _ in results:
             messages = [t.message for t in verdict.tasks] + [verdict.run_problem]
             used_up = any("time budget" in m for m in messages)
             out.writerow([sub.student, sub.assignment, sub.notebook.name, f"{verdict.score:g}",
                           f"{sum(t.max_points for t in verdict.tasks):g}", f"{verdict.seconds:.1f}",
-                          "yes" if used_up else "no"])
+                          "yes" if used_up else "no", verdict.problem or verdict.run_problem])
 
 
 def summary(results: list, url: str) -> str:
@@ -418,8 +424,6 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
     """Grade every submission in ``inbox`` (and what is already in <course>/submitted); returns the summary table.
     ``run_notebooks``: run each notebook in a kernel for its feedback (true), or not (false: points only, about
     twice as fast), or a predicate saying which submissions to run."""
-    import sandbox
-    from judge import Judge
 
     course = course.resolve()
     why = sandbox.missing()
@@ -456,7 +460,7 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         for assignment in judges:
             nbgrader(course, "generate_feedback", assignment, "--force")
         nbgrader(course, "export", "--to", str(course / "grades.csv"))
-        write_log(course / "grading-log.csv", results, budget)
+        write_log(course / "grading-log.csv", results, budget, warnings)
         table = summary(results, url)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

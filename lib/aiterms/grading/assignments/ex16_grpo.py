@@ -14,14 +14,14 @@ from typing import Any, Callable
 import torch
 
 from aiterms import grading
-from aiterms.checks import Task
+from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "16-grpo"
 
 FORBID = ("aiterms.grpo:group_advantages", "aiterms.grpo:grpo_loss", "aiterms.grpo:kl_k3", "aiterms.grpo:aggregate")
 
 #: the plain value of "raised ValueError"
-RAISED = ["raised", "ValueError"]
+RAISED = grading.RAISED
 
 #: the reward values of the course's arithmetic task (right/wrong x well formed or not), and a few others
 REWARDS = (0.0, 0.1, 0.9, 1.0)
@@ -66,15 +66,9 @@ def call_group_advantages(fn: Callable, case: dict) -> Any:
     return ["returned", out.detach().float()]
 
 
+@grading.plain_compare("should raise ValueError for these rewards and group size",
+                        "raised ValueError for rewards and a group size it should accept")
 def compare_group_advantages(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as e:
-        return f"could not read the result: {e}"
-    if expected == RAISED:
-        return None if got == RAISED else "should raise ValueError for these rewards and group size"
-    if got == RAISED:
-        return "raised ValueError for rewards and a group size it should accept"
     values = got[1]
     if not isinstance(values, list) or len(values) != len(expected[1]):
         return f"should return {len(expected[1])} advantages (one per reward), got {values!r:.60}"
@@ -158,11 +152,8 @@ def call_grpo_loss(fn: Callable, case: dict) -> Any:
     return [out.detach().float(), grad.float()]   # [loss, d loss / d logp]
 
 
+@grading.plain_compare()
 def compare_grpo_loss(got: Any, expected: Any, case: dict) -> str | None:
-    try:
-        got, expected = grading.to_plain(got), grading.to_plain(expected)
-    except TypeError as err:
-        return f"could not read the result: {err}"
     if not isinstance(got, list) or len(got) != 2:
         return "could not read the result"
     problem = grading.compare_values(got[0], expected[0])
