@@ -130,6 +130,11 @@ def hostile(solution: dict[str, str], course, inbox, planted: Planted = Planted(
                                 "display(Markdown('<iframe src=\"https://example.com/planted_script_3\"></iframe>'))\n"
                                 "display(Javascript('window.planted_script_4 = 1'))\n" + g,
                                 EXTRA: ["#\n"], "markdown": "<script>window.planted_script_5 = 1</script>"}, FULL),
+        # a job's process is the worker's child, as the same user: it must not reach the worker's memory
+        "opens-the-workers-memory": ({"greedy_decode": g + "\nimport os\ntry:\n"
+                                       "    open(f'/proc/{os.getppid()}/mem', 'rb').close()\n"
+                                       "    greedy_decode = None\nexcept OSError:\n"
+                                       "    assert os.listdir('/proc/self/fd')  # its own /proc still works\n"}, FULL),
         "fork-loop": ({"greedy_decode": g, EXTRA: ["import os, sys\nchildren = 0\ntry:\n    while children < 10000:\n"
                                                    "        if os.fork() == 0:\n            os.execv(sys.executable, "
                                                    "[sys.executable, '-c', 'import time; time.sleep(120)', "

@@ -67,6 +67,7 @@ def _run_job(request: dict, job: dict, progress) -> dict:
 
 
 def _child(request: dict, job: dict, write_fd: int) -> None:
+    _dumpable(True)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # learner prints must not reach the reply channel
     os.dup2(devnull, 2)
@@ -149,7 +150,18 @@ def run_job(request: dict, job: dict, timeout: float, budget_cut: bool) -> dict:
                 "in_function": in_function, "results": []}
 
 
+def _dumpable(flag: bool) -> None:
+    """prctl(PR_SET_DUMPABLE, flag). The worker is not dumpable: no process of the same user (a job's child runs the
+    learner's code as the same user, without capabilities) may ptrace it or read or write its memory through /proc.
+    Each child is made dumpable again, so the learner's code sees an ordinary /proc/self."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, int(flag), 0, 0, 0) != 0:  # PR_SET_DUMPABLE = 4
+        raise OSError(ctypes.get_errno(), f"prctl(PR_SET_DUMPABLE, {int(flag)}) failed")
+
+
 def main() -> None:
+    _dumpable(False)
     request = json.loads(sys.stdin.buffer.read())
     deadline = time.monotonic() + float(request.get("budget", 1e9))
     import torch  # imported once, before forking: each job starts fast
