@@ -103,6 +103,7 @@ class Planted:
     module: str = "planted_module"                      # planted in the host's /tmp, and written by a learner
 
 
+KILL_ALL = "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n"
 EXTRA = "__extra_cells__"  # answers[EXTRA]: code cells a learner added at the end of the notebook
 
 
@@ -135,6 +136,13 @@ def hostile(solution: dict[str, str], course, inbox, planted: Planted = Planted(
                                        "    open(f'/proc/{os.getppid()}/mem', 'rb').close()\n"
                                        "    greedy_decode = None\nexcept OSError:\n"
                                        "    assert os.listdir('/proc/self/fd')  # its own /proc still works\n"}, FULL),
+        # each run is PID 1 of its own PID namespace, forked from the grading server: killing every process it may
+        # (kill -1) reaches only the run's own, and no namespace, mount or capability is left to it
+        "kills-every-process-it-can": ({"greedy_decode": KILL_ALL + g, EXTRA: [KILL_ALL]}, FULL),
+        "makes-namespaces-and-mounts": ({"greedy_decode": "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                                         "assert libc.unshare(0x00020000) != 0 and libc.unshare(0x10000000) != 0\n"
+                                         "assert libc.mount(b'tmpfs', b'/usr', b'tmpfs', 0, None) != 0\n"
+                                         "assert libc.umount2(b'/tmp', 2) != 0\n" + g}, FULL),
         "fork-loop": ({"greedy_decode": g, EXTRA: ["import os, sys\nchildren = 0\ntry:\n    while children < 10000:\n"
                                                    "        if os.fork() == 0:\n            os.execv(sys.executable, "
                                                    "[sys.executable, '-c', 'import time; time.sleep(120)', "

@@ -133,7 +133,7 @@ except OSError as e:
     out["tmpfs"] = e.strerror""", mem_mb=2048, tmp_mb=32)
     assert out == {"memory": "MemoryError", "tmpfs": "No space left on device"}
     done = run("import sys\nfor _ in range(64):\n    sys.stdout.write('x' * 2**20)", max_output=2**20)
-    assert len(done.stdout) == 2**20
+    assert len(done.stdout) == 2**20 and done.truncated
 
 
 def test_the_wall_clock_limit_kills_everything():
@@ -150,3 +150,101 @@ def test_the_wall_clock_limit_kills_everything():
 def test_missing_says_what_to_install(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda tool: None if tool == "bwrap" else "/usr/bin/" + tool)
     assert "bubblewrap" in sandbox.missing() and "make sysdeps" in sandbox.missing()
+
+
+# ------------------------------------------------------------------------------------------------ the grading server
+# Each grading thread keeps one server in its sandbox; every run (a submission's judge run, its in-kernel run) is a
+# process forked from it with its own namespaces. These tests run code as an in-kernel run does (one notebook cell
+# at a time) and check that a run reaches neither the server nor any other run.
+@pytest.fixture(scope="module")
+def fake_library(tmp_path_factory):
+    """A stand-in for the judge's stripped library: an `aiterms` package that says so."""
+    folder = tmp_path_factory.mktemp("stripped") / "aiterms"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("MARK = 'stripped'\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(fake_library):
+    import aiterms
+    shown = PYTHON + [Path(aiterms.__file__).resolve().parent, (fake_library, Path("/grading/fake/aiterms"))]
+    with sandbox.Server(shown) as s:
+        yield s
+
+
+def cells(server, *sources: str, timeout: float = 60, limit: float | None = None,
+          **kwargs) -> tuple[sandbox.Outcome, list[str]]:
+    """Run ``sources`` as notebook cells (at most ``timeout`` s) in one run of ``server`` (killed after ``limit``
+    s); returns the outcome and each cell's output."""
+    import nbformat
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    done = server.run("notebook", {"notebook": nbformat.writes(nb), "cell_timeout": timeout, "seconds": timeout},
+                      timeout=limit or timeout + 5, **kwargs)
+    if done.returncode != 0 or done.truncated:
+        return done, []
+    ran = nbformat.reads(done.stdout.decode(), as_version=4)
+    return done, ["".join(o.get("text", "") or f"{o.get('ename')}: {o.get('evalue')}" for o in c.outputs)
+                  for c in ran.cells]
+
+
+def test_a_run_sees_only_itself_and_holds_no_capability(server):
+    _, (out,) = cells(server, """
+import ctypes, json, os
+status = dict(line.split(":\\t") for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+libc = ctypes.CDLL(None, use_errno=True)
+mounted = libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None)
+print(json.dumps({"caps": {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+                  "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()), "mount": mounted,
+                  "uid": os.getuid(), "dumpable_parent": os.access(f"/proc/{os.getppid()}/mem", os.R_OK)}))""")
+    out = json.loads(out)
+    assert out["caps"] == {"CapInh": 0, "CapPrm": 0, "CapEff": 0, "CapBnd": 0, "CapAmb": 0}
+    assert out["mount"] == -1 and out["uid"] == sandbox.INSIDE_UID
+    assert max(out["pids"]) < 20, out["pids"]  # the run's own PID namespace: its PID 1 and the kernel
+    assert not out["dumpable_parent"]          # the run's PID 1 is not dumpable: its memory is closed to the kernel
+
+
+def test_nothing_of_a_run_reaches_the_next(server):
+    mark = secrets.token_hex(6)
+    sleeper = f"import time; time.sleep(300)  # {mark}"
+    _, outs = cells(server, f"""
+import os, subprocess, sys
+for folder in ("/tmp", "/dev/shm"):
+    open(os.path.join(folder, {mark!r}), "w").write("left behind")
+subprocess.Popen([sys.executable, "-c", {sleeper!r}], start_new_session=True)
+print("planted")""")
+    assert outs == ["planted\n"]
+    time.sleep(0.5)
+    on_host = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert mark not in on_host, "a process of the run outlived it"
+    _, (out,) = cells(server, f"""
+import os
+print([f for f in ("/tmp", "/dev/shm") if os.path.exists(os.path.join(f, {mark!r}))],
+      [p for p in os.listdir("/proc") if p.isdigit() and {mark!r} in open(f"/proc/{{p}}/cmdline").read()])""")
+    assert out == "[] []\n"
+
+
+def test_a_run_that_overstays_is_killed_and_the_server_goes_on(server):
+    start = time.monotonic()
+    done, _ = cells(server, "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass",
+                    timeout=100, limit=3)  # the run's own cell limit is not reached: the server kills it
+    assert done.timed_out and time.monotonic() - start < 15
+    done, outs = cells(server, "print(6 * 7)")
+    assert done.returncode == 0 and outs == ["42\n"]
+
+
+def test_the_library_shown_to_a_run_is_the_one_mounted_even_for_a_new_python(server, fake_library):
+    import aiterms
+    code = ("import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'import aiterms; "
+            "print(getattr(aiterms, \"MARK\", \"full\"))'], capture_output=True, text=True).stdout.strip())")
+    _, outs = cells(server, "import aiterms\nprint(getattr(aiterms, 'MARK', 'full'))", code,
+                    library=(Path("/grading/fake/aiterms"), Path(aiterms.__file__).resolve().parent))
+    assert outs == ["stripped\n", "stripped\n"]
+    _, outs = cells(server, "import aiterms\nprint(getattr(aiterms, 'MARK', 'full'))", code)
+    assert outs == ["full\n", "full\n"]
+
+
+def test_a_runs_output_is_capped(server):
+    done, _ = cells(server, "print('x' * 2**22)", max_output=2**16)
+    assert done.truncated and len(done.stdout) == 2**16 and "printed more" in done.describe()
+    assert cells(server, "print(1)")[1] == ["1\n"]

@@ -6,12 +6,17 @@
 
 A task's points must not depend on anything the learner's code can change, so each submission is graded twice:
 
-1. **the judge** (:mod:`aiterms.grading.judge`) runs the learner's cells in a sandbox
-   (:mod:`aiterms.grading.sandbox`) on secret cases and compares the plain results with reference outputs computed here: its verdict is the points;
+1. **the judge** (:mod:`aiterms.grading.judge`) runs the learner's cells in a sandbox on secret cases and compares
+   the plain results with reference outputs computed here: its verdict is the points;
 2. **the in-kernel run** prepares the notebook with nbgrader's own autograde steps (test and locked cells restored
-   from the gradebook, outputs cleared) in this process, then executes it in a kernel inside the sandbox, for the
-   visible tests and the feedback. Cells that the judge saw loop, crash or exhaust memory are replaced by a note
-   first, so this run ends; a kernel that dies anyway still leaves the outputs of the cells before.
+   from the gradebook, outputs cleared) in this process, then executes it in a kernel inside the sandbox
+   (:mod:`aiterms.grading.kernel`), for the visible tests and the feedback. Cells that the judge saw loop, crash
+   or exhaust memory are replaced by a note first, so this run ends; a kernel that dies anyway still leaves the
+   outputs of the cells before.
+
+Both run in a grading server (:mod:`aiterms.grading.server`, one per thread) in the bubblewrap sandbox
+(:mod:`aiterms.grading.sandbox`): each run is a fresh process with its own namespaces and limits, forked from one
+that has already imported PyTorch and the kernel, so a submission costs about a second, not two Python starts.
 
 Then, in this trusted process only: the judge's points go into the course gradebook, the feedback notebook gets
 a line per task saying what the grader found, `nbgrader generate_feedback` writes the HTML (hidden tests removed)
@@ -25,6 +30,7 @@ import argparse
 import io
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
@@ -42,6 +48,8 @@ from typing import Callable
 
 import nbformat
 from tqdm import tqdm
+
+import aiterms
 
 from aiterms.grading import sandbox
 from aiterms.grading.course import ROOT, tool_env
@@ -175,31 +183,6 @@ def register(assignment: str, course: Path, url: str, duedate: str | None) -> No
 
 
 # ------------------------------------------------------------------------------------------------ the in-kernel run
-# Runs inside the sandbox: executes the notebook (the kernel inherits the sandbox and its limits) and always writes
-# what it has, so a kernel that dies half-way still leaves the outputs of the cells before.
-RUN_NOTEBOOK = """
-import sys, time, nbformat
-from nbclient import NotebookClient
-nb = nbformat.read(sys.argv[1], as_version=4)
-cell_timeout, deadline = int(sys.argv[3]), time.monotonic() + float(sys.argv[4])
-client = NotebookClient(nb, timeout=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
-                        kernel_name="python3", record_timing=False)
-try:
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            left = deadline - time.monotonic()
-            if left < 1:
-                nb.metadata["grading_problem"] = "the time budget ran out before the last cells"
-                break
-            client.timeout = max(1, int(min(cell_timeout, left)))
-            client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-except Exception as e:
-    nb.metadata["grading_problem"] = f"the kernel stopped ({type(e).__name__})"
-finally:
-    nbformat.write(nb, sys.argv[2])
-"""
-
-
 def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> nbformat.NotebookNode:
     """nbgrader's autograde sanitising, in the trusted process: outputs cleared, kernelspec reset, every test and
     locked cell restored from the gradebook (edited, deleted or stripped ones too), and the cells the judge saw hang
@@ -219,28 +202,22 @@ def sanitised(sub: Submission, bad_cells: dict[int, str], template_db: Path) -> 
     return nb
 
 
-def run_in_kernel(sub: Submission, bad_cells: dict[int, str], scratch: Path, template_db: Path,
+def run_in_kernel(sub: Submission, bad_cells: dict[int, str], server: sandbox.Server, template_db: Path,
                   seconds: float) -> tuple[dict | None, str]:
-    """Run the sanitised submission in a kernel, in the sandbox, for at most ``seconds``. Returns (executed
-    notebook or None, problem)."""
-    work = scratch / f"kernel-{sub.student}-{sub.assignment}-{sub.notebook.stem}"
-    work.mkdir()
+    """Run the sanitised submission in a kernel, in a run of the grading server (:mod:`aiterms.grading.kernel`),
+    for at most ``seconds``. Returns (executed notebook or None, problem)."""
     try:
-        nbformat.write(sanitised(sub, bad_cells, template_db), work / "in.ipynb")
+        nb = nbformat.writes(sanitised(sub, bad_cells, template_db))
     except Exception as e:
         return None, f"the notebook could not be prepared for running ({type(e).__name__})"
-    env = sandbox.minimal_env(HOME=str(work), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
-                              IPYTHONDIR=str(work / "ipython"), MPLCONFIGDIR=str(work / "mpl"),
-                              JUPYTER_CONFIG_DIR=str(work / "jupyter"))
-    outcome = sandbox.run(
-        [sys.executable, "-c", RUN_NOTEBOOK, str(work / "in.ipynb"), str(work / "out.ipynb"), str(KERNEL_CELL_TIMEOUT),
-         str(seconds - 5)],  # 5 s to start and stop the kernel
-        ro=[Path(sys.prefix), Path(sys.base_prefix), ROOT / "lib"], rw=[work], cwd=work, timeout=seconds, env=env)
-    out = work / "out.ipynb"
-    if not out.is_file() or out.stat().st_size > 4 * MAX_NOTEBOOK_BYTES:
+    env = sandbox.minimal_env(JUPYTER_RUNTIME_DIR="/tmp/.runtime", IPYTHONDIR="/tmp/.ipython",
+                              JUPYTER_CONFIG_DIR="/tmp/.jupyter")
+    outcome = server.run("notebook", {"notebook": nb, "cell_timeout": KERNEL_CELL_TIMEOUT, "seconds": seconds - 2},
+                         timeout=seconds, env=env, max_output=4 * MAX_NOTEBOOK_BYTES)  # 2 s: start and stop
+    if outcome.returncode != 0 or outcome.truncated or not outcome.stdout:
         return None, f"running the notebook {outcome.describe()}"
     try:
-        nb = nbformat.read(out, as_version=4)
+        nb = nbformat.reads(outcome.stdout.decode(), as_version=4)
         problem = str(nb.metadata.pop("grading_problem", ""))[:200]
         from nbgrader.preprocessors import LimitOutput
         nb, _ = LimitOutput().preprocess(nb, {})
@@ -323,12 +300,21 @@ def annotate(nb: dict, verdict, problem: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ the whole class
-def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, budget: float = BUDGET,
-              run_notebook: bool = True):
+def grade_one(sub: Submission, judges: dict, servers: "queue.Queue[sandbox.Server]", templates: dict,
+              budget: float = BUDGET, run_notebook: bool = True):
     """Judge one submission and (unless ``run_notebook`` is false) run it for feedback, within ``budget`` seconds
-    in all."""
+    in all, with a grading server of ``servers`` (given back when done)."""
+    server = servers.get()
+    try:
+        return _grade_one(sub, judges, server, templates, budget, run_notebook)
+    finally:
+        servers.put(server)
+
+
+def _grade_one(sub: Submission, judges: dict, server: sandbox.Server, templates: dict, budget: float,
+               run_notebook: bool):
     start = time.monotonic()
-    verdict = judges[sub.assignment].judge(sub.notebook, budget=budget)
+    verdict = judges[sub.assignment].judge(sub.notebook, server, budget=budget)
     left = budget - (time.monotonic() - start)
     if verdict.problem:
         nb, problem = None, verdict.problem
@@ -337,7 +323,7 @@ def grade_one(sub: Submission, judges: dict, scratch: Path, templates: dict, bud
     elif left < KERNEL_MIN_SECONDS:
         nb, problem = None, f"the time budget ({budget:g} s) was used up before it could be run for feedback"
     else:
-        nb, problem = run_in_kernel(sub, verdict.bad_cells, scratch, templates[sub.assignment], left)
+        nb, problem = run_in_kernel(sub, verdict.bad_cells, server, templates[sub.assignment], left)
     if nb is None:
         nb = rebuilt(sub)
         nb["cells"] = [{**c, "outputs": []} if c.get("cell_type") == "code" else c for c in nb["cells"]]
@@ -422,8 +408,8 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
           job_timeout: float = 10.0, budget: float = BUDGET,
           run_notebooks: bool | Callable[[Submission], bool] = True) -> str:
     """Grade every submission in ``inbox`` (and what is already in <course>/submitted); returns the summary table.
-    ``run_notebooks``: run each notebook in a kernel for its feedback (true), or not (false: points only, about
-    twice as fast), or a predicate saying which submissions to run."""
+    ``run_notebooks``: run each notebook in a kernel for its feedback (true), or not (false: points only,
+    faster), or a predicate saying which submissions to run."""
 
     course = course.resolve()
     why = sandbox.missing()
@@ -437,6 +423,8 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
                          f"<student>.zip)")
     url, salt = db_url(course), grading_salt(course)
     scratch = Path(tempfile.mkdtemp(prefix="aiterms-grade-"))
+    servers: queue.Queue[sandbox.Server] = queue.Queue()
+    started: list[sandbox.Server] = []
     try:
         assignments = sorted({s.assignment for s in subs})
         templates = {a: scratch / f"template-{a}.db" for a in assignments}
@@ -449,9 +437,21 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
             else:
                 register(a, course, f"sqlite:///{templates[a]}", None)
         judges = {a: Judge(a, salt, scratch, job_timeout=job_timeout) for a in assignments}
+        # one grading server per thread; its sandbox shows the Python environment, the library, and the stripped
+        # library of each assignment (mounted over the library in judge runs only)
+        shown = [Path(sys.prefix), Path(sys.base_prefix), Path(aiterms.__file__).resolve().parent,
+                 *[(j.library, j.library_inside) for j in judges.values()]]
+        started += [sandbox.Server(shown) for _ in range(jobs)]
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(sandbox.Server.start, started))
+        except RuntimeError as e:
+            raise SystemExit(f"grading runs learners' code in a grading server in the bubblewrap sandbox: {e}")
+        for server in started:
+            servers.put(server)
         results = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(grade_one, s, judges, scratch, templates, budget,
+            futures = [pool.submit(grade_one, s, judges, servers, templates, budget,
                                    run_notebooks(s) if callable(run_notebooks) else run_notebooks) for s in subs]
             for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission"):
                 results.append(future.result())
@@ -463,6 +463,8 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         write_log(course / "grading-log.csv", results, budget, warnings)
         table = summary(results, url)
     finally:
+        for server in started:
+            server.close()
         shutil.rmtree(scratch, ignore_errors=True)
     print(table)
     print(f"\ngradebook: {url}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}\n"
@@ -482,7 +484,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=BUDGET,
                         help=f"seconds one submission may use in all, judge and in-kernel run (default {BUDGET:g})")
     parser.add_argument("--points-only", action="store_true",
-                        help="do not run the notebooks for feedback (the points are the same; about twice as fast)")
+                        help="do not run the notebooks for feedback (the points are the same; faster)")
     args = parser.parse_args()
     grade(args.submissions, args.course, jobs=args.jobs, duedate=args.duedate, job_timeout=args.job_timeout,
           budget=args.budget, run_notebooks=not args.points_only)

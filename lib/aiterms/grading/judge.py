@@ -8,17 +8,18 @@ For one submitted notebook:
    the names those use), so a cell that kills its process only costs the tasks that depend on it;
 3. the task's cases are drawn from the course's secret salt, and the reference outputs are computed here, in the
    trusted process;
-4. the learner's cells run in ``aiterms.grading.worker`` inside the sandbox (``aiterms.grading.sandbox``): no instructor
-   files, a copy of ``aiterms`` whose graded reference functions raise instead of answering, time and memory limits,
-   one forked process per job; it sends back plain data only;
+4. the learner's cells run in ``aiterms.grading.worker``, in a fresh run of a grading server
+   (``aiterms.grading.server``) inside the sandbox (``aiterms.grading.sandbox``): no instructor files, a copy of
+   ``aiterms`` whose graded reference functions raise instead of answering, time and memory limits, one forked
+   process per job; it sends back plain data only;
 5. the results are compared here. A task earns its points if every case matches, else none.
 """
 from __future__ import annotations
 
 import ast
+import compileall
 import json
 import shutil
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,7 @@ def strip_references(destination: Path, forbidden: list[str]) -> Path:
                     f"raise __import__('aiterms.grading').grading.ReferenceUnavailable("
                     f"'{module}.{node.name} is not available at grading: implement it yourself')").body
         path.write_text(ast.unparse(tree) + "\n")
+    compileall.compile_dir(target, quiet=2)  # the sandbox is read-only: its Python cannot write bytecode there
     return target
 
 
@@ -200,10 +202,13 @@ class Judge:
         self.expected = {t.function: [grading.to_plain(t.call(grading.resolve(t.reference), c))
                                       for c in self.cases[t.function]] for t in self.tasks}
         self.library = strip_references(scratch / f"judge-lib-{assignment}", grading.forbidden(assignment))
+        self.library_inside = Path("/grading") / assignment / "aiterms"  # where a grading server shows it
         self.scratch, self.job_timeout, self.mem_mb = scratch, job_timeout, mem_mb
 
-    def judge(self, notebook: Path, budget: float = 120.0) -> Verdict:
-        """Points for each task of ``notebook``; the learner's code gets at most ``budget`` seconds in all."""
+    def judge(self, notebook: Path, server: sandbox.Server, budget: float = 120.0) -> Verdict:
+        """Points for each task of ``notebook``; the learner's code runs in a run of ``server`` (a grading server
+        whose sandbox shows :attr:`library` at :attr:`library_inside`) and gets at most ``budget`` seconds in
+        all."""
 
         def zero(message: str) -> Verdict:
             return Verdict([TaskVerdict(t.function, t.test_cell, 0, t.points, message, True) for t in self.tasks],
@@ -225,13 +230,11 @@ class Judge:
                 job_of[t.function] = len(jobs)
                 jobs.append({"function": t.function, "cells": needed, "definer": needed_definer(cells, t.function),
                              "cases": self.cases[t.function]})
-        budget = max(budget, 5.0)
+        budget = max(budget, 2.0)
         request = {"assignment": self.assignment, "setup": self.setup, "cells": [src for _, src in cells],
-                   "timeout": self.job_timeout, "budget": budget - 3, "jobs": jobs}  # 3 s: starting the worker
-        outcome = sandbox.run(
-            [sys.executable, "-m", "aiterms.grading.worker"],
-            ro=[Path(sys.prefix), Path(sys.base_prefix), (self.library, Path(aiterms.__file__).resolve().parent)],
-            cwd=Path("/tmp"), timeout=budget + 2, mem_mb=self.mem_mb, stdin=json.dumps(request).encode())
+                   "timeout": self.job_timeout, "budget": budget - 1, "jobs": jobs}  # 1 s: the run's own start
+        outcome = server.run("judge", {"judge": request}, timeout=budget + 2, mem_mb=self.mem_mb,
+                             library=(self.library_inside, Path(aiterms.__file__).resolve().parent))
         try:
             replies = json.loads(outcome.stdout)
             assert isinstance(replies, list) and len(replies) == len(jobs)

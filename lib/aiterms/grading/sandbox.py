@@ -16,6 +16,10 @@ root there), with no capabilities, in a new session (no terminal to inject keyst
 grader. Run as root (as in CI), the sandbox's processes also belong to an unprivileged user of the host
 (:data:`HOST_UID`, ``nobody``), so the kernel's per-user process limit applies to them.
 
+:func:`run` runs one command in a new sandbox. :class:`Server` keeps a grading server (:mod:`aiterms.grading.server`)
+in one: every run it serves is a fresh process with its own mount, PID and IPC namespaces, tmpfs, library and limits,
+forked from a process that has already imported PyTorch and the kernel (much faster than a new sandbox per run).
+
 Limits, set inside the sandbox with util-linux's ``prlimit`` and inherited by everything it starts: address space
 (``mem_mb``, per process), CPU seconds (``cpu_s``, per process), processes and threads (``nproc``: a fork loop
 stops there), file size (256 MB), open files, no core dumps; the tmpfs is size-limited; what the command prints is
@@ -24,13 +28,17 @@ cut at ``max_output`` bytes; a wall-clock ``timeout`` kills the sandbox and ever
 from __future__ import annotations
 
 import os
+import json
+import select
 import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +59,7 @@ class Outcome:
     stdout: bytes
     stderr: bytes
     seconds_limit: float
+    truncated: bool = False    # it printed more than the output limit: what it printed is cut
 
     @property
     def timed_out(self) -> bool:
@@ -60,6 +69,8 @@ class Outcome:
         """What happened, in words, for feedback."""
         if self.timed_out:
             return f"ran past the time limit ({self.seconds_limit:g} s) and was stopped"
+        if self.truncated:
+            return "printed more than the grader reads back, and was stopped"
         if self.returncode < 0:
             sig = signal.Signals(-self.returncode).name
             return {"SIGXCPU": "used up its CPU-time limit", "SIGKILL": "was killed (memory or time limit)",
@@ -111,11 +122,15 @@ def _binds(paths) -> list[Bind]:
 
 
 def bwrap_args(ro: list[Bind], rw: list[Bind], cwd: Path, env: dict[str, str], tmp_mb: int,
-               passwd_fd: int, group_fd: int) -> list[str]:
-    """The bubblewrap command line (without the command): the whitelist described in the module docstring."""
-    args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID), "--hostname", "sandbox",
-            "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-            "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp"]
+               passwd_fd: int, group_fd: int, caps: tuple[str, ...] = ()) -> list[str]:
+    """The bubblewrap command line (without the command): the whitelist described in the module docstring.
+    ``caps``: capabilities the command keeps, in the sandbox's own user namespace only (the grading server's
+    ``CAP_SYS_ADMIN``)."""
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID),
+            "--hostname", "sandbox", "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    for cap in caps:
+        args += ["--cap-add", cap]
+    args += ["--clearenv", "--proc", "/proc", "--dev", "/dev", "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp"]
     for path in SYSTEM:
         args += ["--ro-bind", path, path]
     for link in LINKS:
@@ -132,7 +147,8 @@ def bwrap_args(ro: list[Bind], rw: list[Bind], cwd: Path, env: dict[str, str], t
         args += ["--bind", str(source), str(where)]
     for key, value in env.items():
         args += ["--setenv", key, value]
-    return args + ["--remount-ro", "/", "--chdir", str(cwd)]  # the new root itself: no files of one's own there
+    # the new root itself and /dev: no files of one's own there
+    return args + ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", str(cwd)]
 
 
 def _as_root(args: list[str], binds: list[Bind], stage: Path) -> list[str]:
@@ -163,6 +179,17 @@ def _as_root(args: list[str], binds: list[Bind], stage: Path) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", "\n".join(lines)]
 
 
+def _identity_fds() -> tuple[int, int]:
+    """Two pipes to read the sandbox's /etc/passwd and /etc/group from (bubblewrap's --ro-bind-data)."""
+    fds = []
+    for text in (PASSWD, GROUP):
+        read, write = os.pipe()
+        os.write(write, text.encode())
+        os.close(write)
+        fds.append(read)
+    return fds[0], fds[1]
+
+
 def _drain(pipe, sink: list[bytes], limit: int) -> None:
     """Read a pipe to its end, keeping at most ``limit`` bytes (the rest is read and dropped)."""
     kept = 0
@@ -184,12 +211,7 @@ def run(argv: list[str], *, ro: list = (), rw: list = (), cwd: Path, timeout: fl
     limits = ["prlimit", f"--as={mem_mb * 2**20}", f"--cpu={cpu_s}:{cpu_s + 2}", f"--nproc={nproc}",
               f"--fsize={256 * 2**20}", "--nofile=256", "--core=0", "--"]
     root = os.geteuid() == 0
-    passwd_r, passwd_w = os.pipe()
-    group_r, group_w = os.pipe()
-    os.write(passwd_w, PASSWD.encode())
-    os.write(group_w, GROUP.encode())
-    os.close(passwd_w)
-    os.close(group_w)
+    passwd_r, group_r = _identity_fds()
     stage = Path(tempfile.mkdtemp(prefix="aiterms-stage-")) if root else None
     try:
         args = bwrap_args(ro, rw, Path(cwd), env, tmp_mb, passwd_r, group_r) + limits + list(argv)
@@ -223,9 +245,127 @@ def run(argv: list[str], *, ro: list = (), rw: list = (), cwd: Path, timeout: fl
             code = None
         for t in readers:
             t.join(timeout=5)
-        return Outcome(code, b"".join(out), b"".join(err), timeout)
+        stdout = b"".join(out)
+        return Outcome(code, stdout, b"".join(err), timeout, len(stdout) >= max_output)
     finally:
         os.close(passwd_r)
         os.close(group_r)
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------ the grading server
+def _read_frame(fd: int, deadline: float) -> bytes | None:
+    """One frame of :mod:`aiterms.grading.server`'s protocol, or None if the stream ended or the deadline passed."""
+    data, want, body = b"", 8, False
+    while True:
+        while len(data) < want:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, min(want - len(data), 1 << 20))
+            if not chunk:
+                return None
+            data += chunk
+        if body:
+            return data
+        data, want, body = b"", struct.unpack(">Q", data)[0], True
+        if want == 0:
+            return b""
+
+
+class Server:
+    """A grading server (:mod:`aiterms.grading.server`) in the sandbox: started once, it serves one run at a time,
+    each in a fresh process with its own mount, PID and IPC namespaces, tmpfs and limits, forked from a process
+    that has already imported PyTorch and the kernel. ``ro``: what the sandbox shows, read-only (as in :func:`run`).
+    Not thread-safe: one server per grading thread. A server that stops answering is killed, and the next
+    :meth:`run` starts a new one."""
+
+    def __init__(self, ro: list, *, mem_mb: int = 2048, nproc: int = 64, tmp_mb: int = 256,
+                 start_timeout: float = 120.0):
+        self.ro, self.mem_mb, self.nproc, self.tmp_mb = _binds(ro), mem_mb, nproc, tmp_mb
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+        self.stage: Path | None = None
+        self.stderr: list[bytes] = []
+        self.starts = 0
+
+    def start(self) -> None:
+        env = minimal_env()
+        limits = ["prlimit", f"--as={(self.mem_mb + 1024) * 2**20}", f"--nproc={self.nproc}",
+                  "--nofile=256", "--core=0", "--"]
+        passwd_r, group_r = _identity_fds()
+        try:
+            args = bwrap_args(self.ro, [], Path("/tmp"), env, self.tmp_mb, passwd_r, group_r,
+                              caps=("CAP_SYS_ADMIN", "CAP_SETPCAP"))
+            args += limits + [sys.executable, "-m", "aiterms.grading.server"]
+            if os.geteuid() == 0:
+                self.stage = Path(tempfile.mkdtemp(prefix="aiterms-stage-"))
+                args = _as_root(args, self.ro, self.stage)
+            self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8"},
+                                         pass_fds=(passwd_r, group_r), start_new_session=True)
+        finally:
+            os.close(passwd_r)
+            os.close(group_r)
+        self.starts += 1
+        self.stderr = []
+        threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr, 2**16), daemon=True).start()
+        ready = _read_frame(self.proc.stdout.fileno(), time.monotonic() + self.start_timeout)
+        if ready is None:
+            self.close()
+            why = b"".join(self.stderr).decode(errors="replace").strip().splitlines()
+            raise RuntimeError(f"the grading server did not start: {why[-1] if why else 'no message'}")
+
+    def run(self, kind: str, payload: dict, *, timeout: float, library: tuple[Path, Path] | None = None,
+            mem_mb: int | None = None, cpu_s: int | None = None, tmp_mb: int | None = None,
+            env: dict | None = None, max_output: int = 16 * 2**20) -> Outcome:
+        """Run one request (``kind``: ``judge`` or ``notebook``, see :mod:`aiterms.grading.server`) for at most
+        ``timeout`` seconds. ``library``: (a folder the sandbox shows, the package folder it is mounted over) for
+        this run only."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.close()
+            self.start()
+        request = {"kind": kind, **payload, "timeout": timeout, "max_output": max_output,
+                   "mem_mb": mem_mb or self.mem_mb, "cpu_s": cpu_s or int(timeout) + 5,
+                   "tmp_mb": tmp_mb or self.tmp_mb, "env": env if env is not None else minimal_env()}
+        if library is not None:
+            request["library"], request["library_target"] = str(library[0]), str(library[1])
+        data = json.dumps(request).encode()
+        try:
+            self.proc.stdin.write(struct.pack(">Q", len(data)) + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.close()
+            return Outcome(-signal.SIGKILL, b"", b"the grading server stopped", timeout)
+        deadline = time.monotonic() + timeout + 30  # the server itself enforces `timeout`; this is a last guard
+        frames = []
+        for _ in range(3):
+            frame = _read_frame(self.proc.stdout.fileno(), deadline)
+            if frame is None:
+                self.close()  # a server that does not answer is not trusted again
+                return Outcome(None, b"", b"the grading server did not answer", timeout)
+            frames.append(frame)
+        header = json.loads(frames[0])
+        return Outcome(header["returncode"], frames[1], frames[2], timeout, bool(header.get("truncated")))
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait()
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                pipe.close()
+            self.proc = None
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = None
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,9 +1,9 @@
 """The judge's worker: runs a learner's answer cells on given cases, in the sandbox, and returns plain data.
 
-Started by the judge as ``python -m aiterms.grading.worker`` inside the sandbox. It reads one JSON request on stdin
-*before any learner code runs*, then runs each task's job in a forked child (so a cell that exits, crashes, loops or
-eats memory only loses its own job), and prints one JSON reply on stdout. Only the cells a task needs run, never
-every cell on its own.
+Called by the grading server (:mod:`aiterms.grading.server`) in a fresh, isolated run, with one request that it
+got *before any learner code runs*: :func:`serve` runs each task's job in a forked child (so a cell that exits,
+crashes, loops or eats memory only loses its own job) and returns the replies (the server prints them). Only the
+cells a task needs run, never every cell on its own.
 
 Request::
 
@@ -25,7 +25,6 @@ import json
 import os
 import select
 import signal
-import sys
 import time
 from typing import Any
 
@@ -160,11 +159,11 @@ def _dumpable(flag: bool) -> None:
         raise OSError(ctypes.get_errno(), f"prctl(PR_SET_DUMPABLE, {int(flag)}) failed")
 
 
-def main() -> None:
+def serve(request: dict) -> list[dict]:
+    """Run every job of ``request`` (in this order, each in a forked child) and return their reply entries."""
     _dumpable(False)
-    request = json.loads(sys.stdin.buffer.read())
     deadline = time.monotonic() + float(request.get("budget", 1e9))
-    import torch  # imported once, before forking: each job starts fast
+    import torch  # imported before forking (the grading server already has): each job starts fast
     torch.set_num_threads(1)
     import aiterms.grading  # noqa: F401
     replies, broken = [], {}  # cell -> what it did when a job ran it
@@ -183,9 +182,4 @@ def main() -> None:
             if reply["status"] in ("timeout", "crashed") and reply["culprit"] is not None \
                     and not reply.get("in_function"):  # a cell, not the function, did it: other tasks need not wait
                 broken[reply["culprit"]] = reply["detail"]
-    sys.stdout.write(json.dumps(replies))
-    sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    main()
+    return replies
