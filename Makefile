@@ -12,7 +12,7 @@ JOBS ?= 2
 OUT ?= _build/models
 FORCE ?=
 
-.PHONY: help setup models book test release grade bench lock sysdeps clean
+.PHONY: help setup models book test release grade adjust bench lock sysdeps clean
 
 help:  ## list the commands
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assi
 grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
 	$(BIN)/python -m aiterms.grading $(SUBMISSIONS) $(if $(BUDGET),--budget $(BUDGET))
 
+adjust: setup  ## set a task's score by hand: STUDENT= ASSIGNMENT= TASK= SCORE= [COMMENT=] (CLEAR=1 removes it); kept by later grading while the submission is unchanged
+	$(BIN)/python -m aiterms.grading.adjust "$(STUDENT)" "$(ASSIGNMENT)" "$(TASK)" $(SCORE) $(if $(COMMENT),--comment "$(COMMENT)") $(if $(CLEAR),--clear)
+
 bench: setup  ## time notebooks, book build, grading, trainings, peer comparisons (BENCH="--only ppo"); table + _build/bench.json
 	$(BIN)/python tools/bench.py $(BENCH)
 
@@ -55,9 +58,9 @@ lock:  ## rewrite constraints.txt from the current .venv
 	echo '# The lock: exact versions of every package in .venv (pip freeze). Regenerate with make lock.' > constraints.txt
 	$(BIN)/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' >> constraints.txt
 
-sysdeps:  ## install the Debian packages: bubblewrap (the grading sandbox), chromium + chromedriver (the browser test); needs root
-	(command -v bwrap && command -v chromedriver) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bubblewrap chromium chromium-driver)
+sysdeps:  ## install the Debian packages: bubblewrap (the grading sandbox), chromium + chromedriver (the browser test), postgresql (the shared-gradebook test); needs root
+	(command -v bwrap && command -v chromedriver && ls /usr/lib/postgresql/*/bin/initdb) >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y bubblewrap chromium chromium-driver postgresql)
 
 clean:  ## remove generated files (build, grading runs, caches); keeps .venv
-	rm -rf _build _grading submitted autograded feedback gradebook.db grades.csv .pytest_cache
+	rm -rf _build _grading submitted autograded feedback gradebook.db grades.csv grading-log.csv similarity similarity.csv .pytest_cache
 	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +

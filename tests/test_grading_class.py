@@ -18,6 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from aiterms.grading import similarity
+
 from nbtools import ROOT, answer_cells, fill, make_course, read, scores
 
 A = "14-beam-search"
@@ -149,6 +151,10 @@ def hostile(solution: dict[str, str], course, inbox, planted: Planted = Planted(
                                                    f"'{planted.module}'])\n"
                                                    "        children += 1\n"
                                                    "except OSError:\n    pass\nprint('forked', children)"]}, FULL),
+        # the library's reference implementations pasted in, with their helpers and imports: the judge cannot tell
+        # (full points), the similarity report flags it (tested below)
+        "pastes-the-reference": ({"greedy_decode": similarity.reference_code(A), "beam_step": "#",
+                                  "beam_search": "#"}, FULL),
         "correct": ({}, FULL),
         "correct-written-differently": ({"greedy_decode": GREEDY_NUMPY, "beam_step": STEP_LOOPS,
                                          "beam_search": SEARCH_HELPERS + SEARCH_USING_HELPERS}, FULL),
@@ -374,6 +380,17 @@ def test_every_learner_has_feedback_and_a_csv_row(graded):
         for secret in ("BEGIN HIDDEN TESTS", f'check_task("{A}"'):
             assert secret not in html, f"{student}'s feedback shows hidden-test source ({secret})"
     assert "errored" in table and "beam_search" in table
+
+
+def test_the_similarity_report_flags_the_pasted_reference_and_not_independent_work(graded):
+    course, _, _, table = graded
+    rows = list(csv.DictReader((course / "similarity.csv").open()))
+    flagged = {(r["student"], r["matched_with"]) for r in rows if r["flagged"] == "yes"}
+    assert ("pastes-the-reference", similarity.REFERENCE) in flagged
+    assert not [pair for pair in flagged if "correct-written-differently" in pair]
+    assert f"pastes-the-reference ~ {similarity.REFERENCE}" in table
+    html = (course / "similarity" / f"{A}.html").read_text()
+    assert "pastes-the-reference.py" in html and "<script" not in html  # learners' code is escaped there
 
 
 def test_feedback_says_what_happened(graded):

@@ -27,6 +27,7 @@ Late submissions (timestamp.txt after the assignment's due date) are flagged.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -51,7 +52,7 @@ from tqdm import tqdm
 
 import aiterms
 
-from aiterms.grading import sandbox
+from aiterms.grading import sandbox, similarity
 from aiterms.grading.course import ROOT, tool_env
 from aiterms.grading.judge import Judge
 
@@ -161,6 +162,33 @@ def db_url(course: Path) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
         url = f"sqlite:///{course / url[len('sqlite:///'):]}"
     return url
+
+
+def shown_url(url: str) -> str:
+    """The gradebook URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
+
+
+def check_gradebook(url: str) -> None:
+    """Connect to a database gradebook once before grading, so that an unreachable one stops the run at once, with a
+    message, before anything is graded or written (SQLite files are created by nbgrader when missing)."""
+    if url.startswith("sqlite:"):
+        return
+    import sqlalchemy
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as e:
+        why = str(e).strip().splitlines()
+        raise SystemExit(f"the gradebook {shown_url(url)} cannot be reached ({type(e).__name__}: "
+                         f"{why[0] if why else 'no message'}); check db_url in nbgrader_config.py, the server and "
+                         f"the driver (psycopg for postgresql://). Nothing was graded or written.") from None
 
 
 def nbgrader(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -331,13 +359,26 @@ def _grade_one(sub: Submission, judges: dict, server: sandbox.Server, templates:
     return sub, verdict, annotate(safe(nb, sub.assignment), verdict, problem)
 
 
+SUBMISSION_HASH = "aiterms_submission_sha256"  # in the autograded notebook's metadata: what was graded
+
+
 def record(url: str, course: Path, results: list) -> None:
-    """Write the judge's points into the course gradebook and the feedback notebooks into autograded/."""
+    """Write the judge's points into the course gradebook and the feedback notebooks into autograded/.
+
+    A score or comment set by hand (in formgrader, or with ``make adjust``) is kept if the submitted notebook is
+    the one graded before (same SHA-256, kept in the autograded notebook's metadata), and dropped if it changed;
+    ``verdict.manual`` lists the kept ones and the feedback notebook says so under the task's test cell."""
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
     warnings.filterwarnings("ignore", category=SAWarning)  # raised inside nbgrader's add_submission
     with Gradebook(url) as gb:
         for sub, verdict, nb in results:
+            out = course / "autograded" / sub.student / sub.assignment / sub.notebook.name
+            digest = hashlib.sha256(sub.notebook.read_bytes()).hexdigest()
+            try:
+                unchanged = json.loads(out.read_text())["metadata"].get(SUBMISSION_HASH) == digest
+            except (OSError, ValueError, KeyError, AttributeError):
+                unchanged = False
             gb.update_or_create_student(sub.student)
             try:
                 submission = gb.find_submission(sub.assignment, sub.student)
@@ -350,33 +391,62 @@ def record(url: str, course: Path, results: list) -> None:
                     continue
                 for grade in notebook.grades:
                     grade.auto_score = points.get(grade.name, 0.0)
-                    grade.manual_score = None
+                    if grade.manual_score is not None:
+                        if unchanged:
+                            verdict.manual[grade.name] = grade.manual_score
+                        else:
+                            grade.manual_score, verdict.manual_dropped = None, True
                     grade.needs_manual_grade = False
+                for comment in notebook.comments:
+                    if comment.manual_comment is not None and not unchanged:
+                        comment.manual_comment, verdict.manual_dropped = None, True
             gb.db.commit()
-            out = course / "autograded" / sub.student / sub.assignment / sub.notebook.name
+            nb["metadata"][SUBMISSION_HASH] = digest
+            _note_manual(nb, verdict)
             out.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nbformat.from_dict(nb), out)
 
 
+def _note_manual(nb: dict, verdict) -> None:
+    """Under each test cell whose score the instructor set by hand: a line saying so."""
+    for c in nb["cells"]:
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in verdict.manual:
+            task = next(t for t in verdict.tasks if t.test_cell == gid)
+            c.setdefault("outputs", []).append(
+                {"output_type": "stream", "name": "stdout",
+                 "text": f"Instructor: {verdict.manual[gid]:g} / {task.max_points:g} points (set by hand).\n"})
+
+
+def _manual_text(verdict) -> str:
+    by_cell = {t.test_cell: t.function for t in verdict.tasks}
+    kept = "; ".join(f"{by_cell.get(cell, cell)}={score:g}" for cell, score in verdict.manual.items())
+    return kept or ("dropped: the submission changed" if verdict.manual_dropped else "")
+
+
 def write_log(path: Path, results: list, budget: float, skipped: list[str] = ()) -> None:
-    """One row per graded notebook (its score, how long grading it took, whether it used up its budget, and what
-    went wrong if anything), and one per entry of the inbox that was skipped (with the reason)."""
+    """One row per graded notebook (its score in the gradebook, the judge's, the scores set by hand, how long
+    grading it took, whether it used up its budget, and what went wrong if anything), and one per entry of the inbox
+    that was skipped (with the reason)."""
     import csv
     with open(path, "w", newline="") as f:
         out = csv.writer(f)
-        out.writerow(["student", "assignment", "notebook", "score", "max_score", "seconds", "budget_used_up",
-                      "note"])
+        out.writerow(["student", "assignment", "notebook", "score", "max_score", "judge_score", "manual", "seconds",
+                      "budget_used_up", "note"])
         for warning in skipped:
-            out.writerow(["", "", "", "", "", "", "", warning])
+            out.writerow(["", "", "", "", "", "", "", "", "", warning])
         for sub, verdict, _ in results:
             messages = [t.message for t in verdict.tasks] + [verdict.run_problem]
             used_up = any("time budget" in m for m in messages)
-            out.writerow([sub.student, sub.assignment, sub.notebook.name, f"{verdict.score:g}",
-                          f"{sum(t.max_points for t in verdict.tasks):g}", f"{verdict.seconds:.1f}",
-                          "yes" if used_up else "no", verdict.problem or verdict.run_problem])
+            out.writerow([sub.student, sub.assignment, sub.notebook.name, f"{verdict.final_score:g}",
+                          f"{sum(t.max_points for t in verdict.tasks):g}", f"{verdict.score:g}",
+                          _manual_text(verdict), f"{verdict.seconds:.1f}", "yes" if used_up else "no",
+                          verdict.problem or verdict.run_problem])
 
 
 def summary(results: list, url: str) -> str:
+    """Per assignment: the mean, each task's spread of scores (as in the gradebook: a score set by hand counts),
+    the scores set by hand, and the late submissions."""
     from nbgrader.api import Gradebook
     lines = []
     by_assignment: dict[str, list] = {}
@@ -385,16 +455,20 @@ def summary(results: list, url: str) -> str:
     with Gradebook(url) as gb:
         for assignment, rows in by_assignment.items():
             maximum = sum(t.max_points for t in rows[0][1].tasks)
-            mean = sum(v.score for _, v, _ in rows) / len(rows)
+            mean = sum(v.final_score for _, v, _ in rows) / len(rows)
             lines += [f"\n{assignment}: {len(rows)} submission(s), mean {mean:.2f} / {maximum:g}",
-                      f"{'task':<16}{'max':>5}{'mean':>7}{'full':>6}{'partial':>9}{'zero':>6}{'errored':>9}"]
+                      f"{'task':<16}{'max':>5}{'mean':>7}{'full':>6}{'partial':>9}{'zero':>6}{'errored':>9}"
+                      f"{'by hand':>9}"]
             for i, t0 in enumerate(rows[0][1].tasks):
-                scores = [v.tasks[i].points for _, v, _ in rows]
+                scores = [v.manual.get(t0.test_cell, v.tasks[i].points) for _, v, _ in rows]
                 full = sum(s == t0.max_points for s in scores)
                 zero = sum(s == 0 for s in scores)
                 errored = sum(v.tasks[i].errored for _, v, _ in rows)
+                by_hand = sum(t0.test_cell in v.manual for _, v, _ in rows)
                 lines.append(f"{t0.function:<16}{t0.max_points:>5g}{sum(scores) / len(scores):>7.2f}{full:>6}"
-                             f"{len(scores) - full - zero:>9}{zero:>6}{errored:>9}")
+                             f"{len(scores) - full - zero:>9}{zero:>6}{errored:>9}{by_hand:>9}")
+            manual = [f"{sub.student} ({_manual_text(v)})" for sub, v, _ in rows if v.manual or v.manual_dropped]
+            lines.append(f"set by hand: {', '.join(manual) if manual else 'none'}")
             late = []
             for sub, _, _ in rows:
                 s = gb.find_submission(assignment, sub.student)
@@ -406,22 +480,26 @@ def summary(results: list, url: str) -> str:
 
 def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None = None,
           job_timeout: float = 10.0, budget: float = BUDGET,
-          run_notebooks: bool | Callable[[Submission], bool] = True) -> str:
+          run_notebooks: bool | Callable[[Submission], bool] = True,
+          similarity_threshold: float = similarity.THRESHOLD) -> str:
     """Grade every submission in ``inbox`` (and what is already in <course>/submitted); returns the summary table.
     ``run_notebooks``: run each notebook in a kernel for its feedback (true), or not (false: points only,
-    faster), or a predicate saying which submissions to run."""
+    faster), or a predicate saying which submissions to run. ``similarity_threshold``: the score from which the
+    similarity report (:mod:`aiterms.grading.similarity`) flags a pair."""
 
     course = course.resolve()
     why = sandbox.missing()
     if why:
         raise SystemExit(f"grading runs learners' code in a bubblewrap sandbox, which cannot run here: {why}")
+    url = db_url(course)
+    check_gradebook(url)
     subs, warnings = collect(inbox, course)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     if not subs:
         raise SystemExit(f"no submissions found under {inbox} (expected <student>/<assignment>/*.ipynb or "
                          f"<student>.zip)")
-    url, salt = db_url(course), grading_salt(course)
+    salt = grading_salt(course)
     scratch = Path(tempfile.mkdtemp(prefix="aiterms-grade-"))
     servers: queue.Queue[sandbox.Server] = queue.Queue()
     started: list[sandbox.Server] = []
@@ -462,13 +540,18 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         nbgrader(course, "export", "--to", str(course / "grades.csv"))
         write_log(course / "grading-log.csv", results, budget, warnings)
         table = summary(results, url)
+        notebooks: dict[str, dict[str, list[Path]]] = {}
+        for sub, _, _ in results:
+            notebooks.setdefault(sub.assignment, {}).setdefault(sub.student, []).append(sub.notebook)
+        table += "\n\n" + "\n".join(similarity.report(course, notebooks, similarity_threshold))
     finally:
         for server in started:
             server.close()
         shutil.rmtree(scratch, ignore_errors=True)
     print(table)
-    print(f"\ngradebook: {url}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}\n"
-          f"log:       {course / 'grading-log.csv'} (seconds per submission, budget {budget:g} s)")
+    print(f"\ngradebook: {shown_url(url)}\nfeedback:  {course / 'feedback'}\ngrades:    {course / 'grades.csv'}\n"
+          f"log:       {course / 'grading-log.csv'} (seconds per submission, budget {budget:g} s)\n"
+          f"similar:   {course / 'similarity.csv'} and {course / 'similarity'}/<assignment>.html")
     return table
 
 
@@ -485,9 +568,12 @@ def main() -> None:
                         help=f"seconds one submission may use in all, judge and in-kernel run (default {BUDGET:g})")
     parser.add_argument("--points-only", action="store_true",
                         help="do not run the notebooks for feedback (the points are the same; faster)")
+    parser.add_argument("--similarity-threshold", type=float, default=similarity.THRESHOLD,
+                        help="flag two learners' code (or one's and the library's) from this similarity score, 0-1 "
+                             f"(default {similarity.THRESHOLD:g}); points never change")
     args = parser.parse_args()
     grade(args.submissions, args.course, jobs=args.jobs, duedate=args.duedate, job_timeout=args.job_timeout,
-          budget=args.budget, run_notebooks=not args.points_only)
+          budget=args.budget, run_notebooks=not args.points_only, similarity_threshold=args.similarity_threshold)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,18 @@ class Verdict:
     problem: str = ""                                          # the notebook as a whole (unreadable, ...)
     seconds: float = 0.0                                       # grading time of the whole submission
     run_problem: str = ""                                      # why the in-kernel run did not reach the end
+    manual: dict[str, float] = field(default_factory=dict)     # test cell -> score set by hand, kept (grade.record)
+    manual_dropped: bool = False                               # scores set by hand were dropped: the notebook changed
 
     @property
     def score(self) -> float:
+        """The judge's points."""
         return sum(t.points for t in self.tasks)
+
+    @property
+    def final_score(self) -> float:
+        """The points in the gradebook: a score set by hand replaces the judge's for its task."""
+        return sum(self.manual.get(t.test_cell, t.points) for t in self.tasks)
 
 
 # CPython 3.11 keeps the AST constructor's recursion depth per interpreter, not per thread: two threads in ast.parse at
@@ -232,8 +240,8 @@ class Judge:
                              "cases": self.cases[t.function]})
         budget = max(budget, 2.0)
         request = {"assignment": self.assignment, "setup": self.setup, "cells": [src for _, src in cells],
-                   "timeout": self.job_timeout, "budget": budget - 1, "jobs": jobs}  # 1 s: the run's own start
-        outcome = server.run("judge", {"judge": request}, timeout=budget + 2, mem_mb=self.mem_mb,
+                   "timeout": self.job_timeout, "budget": budget - 2, "jobs": jobs}  # 2 s: starting, replying
+        outcome = server.run("judge", {"judge": request}, timeout=budget, mem_mb=self.mem_mb,
                              library=(self.library_inside, Path(aiterms.__file__).resolve().parent))
         try:
             replies = json.loads(outcome.stdout)
