@@ -1,34 +1,21 @@
 # AI Model Terms: the commands. `make help` lists them.
 SHELL := /bin/bash
-PYTHON ?= python3.11
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-MATHJAX_VERSION := 3.2.2
-MATHJAX := _vendor/mathjax/tex-chtml.js
+# everyone's dependencies, and the instructors' and developers' (the learner release has requirements.txt only)
+REQUIREMENTS := requirements.txt requirements-dev.txt
+TORCH_INDEX :=   # the CPU wheel comes from pip's configuration here (a local find-links)
 SUBMISSIONS ?= submitted
+EXERCISE ?= 14-beam-search
 JOBS ?= 2
 # make models: where to write (checkpoints/ holds the released models; replacing them needs FORCE=1)
 OUT ?= _build/models
 FORCE ?=
 
-.PHONY: help setup models book test release grade adjust bench lock sysdeps clean
+.PHONY: help setup models book check test release learner-release grade adjust bench lock sysdeps clean
 
 help:  ## list the commands
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	# torch first, alone: the CPU wheel (pip's find-links holds it locally); never the CUDA build
-	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -r requirements.txt -c constraints.txt
-	$(BIN)/pip install --no-deps -e .
-	touch $@
-
-$(MATHJAX):  # MathJax served from the site itself: no CDN (npm registry at install time only)
-	rm -rf _vendor/mathjax _vendor/tmp && mkdir -p _vendor/tmp
-	cd _vendor/tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
-	mv _vendor/tmp/package/es5 _vendor/mathjax && rm -rf _vendor/tmp
+include setup.mk
 
 setup: $(STAMP) $(MATHJAX)  ## create .venv with the pinned dependencies and vendor MathJax
 
@@ -38,12 +25,18 @@ models: setup  ## retrain the course's models into OUT (default _build/models; O
 book: setup  ## set everything up and build the site into _build/html (from the released checkpoints: no training)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
+check: setup  ## run an exercise's visible tests: make check EXERCISE=14-beam-search (nbgrader validate)
+	$(BIN)/nbgrader validate exercises/$(EXERCISE)/$(EXERCISE).ipynb
+
 test: setup  ## run every test (library, notebooks, nbgrader round trips, the built site)
 	# one torch thread per process: the JOBS workers (and the kernels they start) share the cores
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadfile --nbval-lax tests solutions
 
 release: setup  ## regenerate exercises/ from solutions/ (nbgrader generate_assignment)
 	$(BIN)/python tools/release.py
+
+learner-release: setup  ## write the learners' repository into OUT=<folder>: book, exercises, library, models; no solutions or grading tools
+	$(BIN)/python tools/learner_release.py $(if $(filter command line environment,$(origin OUT)),$(OUT),_build/learner-release)
 
 grade: setup  ## autograde SUBMISSIONS=<folder>/<student>/<assignment>/*.ipynb into a gradebook, feedback and grades.csv
 	$(BIN)/python -m aiterms.grading $(SUBMISSIONS) $(if $(BUDGET),--budget $(BUDGET))

@@ -9,10 +9,12 @@ One package, one name scheme: assignment ``NN-topic`` is the folder ``solutions/
   :func:`check_task`, the one-line hidden test cell of the notebooks;
 * :mod:`~aiterms.grading.assignments`: the tasks of each assignment;
 * :mod:`~aiterms.grading.course`: the repository's paths and :data:`ASSIGNMENTS`, the one list of assignments;
-* the grader, run by instructors: :mod:`~aiterms.grading.grade` (collect, judge, run for feedback, gradebook,
-  feedback, CSV), :mod:`~aiterms.grading.judge` (points computed outside the learner's kernel),
-  :mod:`~aiterms.grading.worker` (runs the learner's cells in the sandbox) and :mod:`~aiterms.grading.sandbox`
-  (bubblewrap).
+* the grader, run by instructors (not in the learner release): :mod:`~aiterms.grading.grade` (collect, judge, run
+  for feedback, gradebook, feedback, CSV), :mod:`~aiterms.grading.judge` (points computed outside the learner's
+  kernel), :mod:`~aiterms.grading.worker` (runs the learner's cells), :mod:`~aiterms.grading.kernel` (the
+  in-kernel run), :mod:`~aiterms.grading.server` (the grading server: a fresh, isolated run per submission) and
+  :mod:`~aiterms.grading.sandbox` (bubblewrap); :mod:`~aiterms.grading.similarity` (the similarity report) and
+  :mod:`~aiterms.grading.adjust` (scores set by hand).
 """
 from aiterms.grading.compare import (RAISED, TOL, VISIBLE_PASSED, ReferenceCalled, ReferenceUnavailable,
                                      TaskFailed, check_cases, close, compare_tokens, compare_values,
