@@ -426,8 +426,12 @@ def test_zips_late_flags_and_idempotent_regrading(tmp_path):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr(f"{A}/{A}.ipynb", nbformat.writes(fill(release, solution)))
-        z.writestr("../../escape.ipynb", "{}")  # a path that tries to leave the folder: ignored
+        z.writestr("../../escape.ipynb", "{}")  # a path that tries to leave the folder: ignored, with a warning
+        z.writestr(f"/etc/{A}/notes.txt", "odd member")  # not a notebook: skipped, with a warning
+        z.writestr("__MACOSX/._x.ipynb", "")                 # an archiver's leftovers: skipped silently
     (inbox / "zipped.zip").write_bytes(buffer.getvalue())
+    with zipfile.ZipFile(inbox / "empty.zip", "w") as z:
+        z.writestr("readme.md", "no notebook here")
     (inbox / "notes.txt").write_text("not a submission")          # bad input: a warning and a row, not a crash
     (inbox / "broken.zip").write_bytes(b"not a zip file")
 
@@ -438,6 +442,9 @@ def test_zips_late_flags_and_idempotent_regrading(tmp_path):
     assert not (tmp_path / "escape.ipynb").exists()
     notes = [r["note"] for r in csv.DictReader((course / "grading-log.csv").open()) if not r["student"]]
     assert any("notes.txt" in n for n in notes) and any("broken.zip" in n and "zip" in n for n in notes), notes
+    assert any("zipped.zip:../../escape.ipynb: not a notebook of a known assignment" in n for n in notes), notes
+    assert any(f"zipped.zip:/etc/{A}/notes.txt" in n for n in notes) and not any("MACOSX" in n for n in notes)
+    assert any("empty.zip: no notebook of a known assignment in it" in n for n in notes), notes
 
     grade(inbox, course)  # regrade: same grades, same rows
     assert (course / "grades.csv").read_text() == first

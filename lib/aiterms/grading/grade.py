@@ -116,16 +116,28 @@ def collect(inbox: Path, course: Path) -> tuple[list[Submission], list[str]]:
         elif entry.suffix == ".zip":
             try:
                 with zipfile.ZipFile(entry) as z:
-                    members = [m for m in z.infolist() if m.filename.endswith(".ipynb") and not m.is_dir()]
-                    for m in members:
+                    placed = 0
+                    for m in z.infolist():  # a member's name is never used as a path: only to find its assignment
                         parts = Path(m.filename).parts
+                        if m.is_dir() or "__MACOSX" in parts or parts[-1].startswith("."):
+                            continue
                         assignment = next((p for p in parts[:-1] if p in known), Path(m.filename).stem)
-                        if assignment not in known or "__MACOSX" in parts:
+                        if not m.filename.endswith(".ipynb") or assignment not in known:
+                            warnings.append(f"skipped {entry.name}:{m.filename[:100]}: not a notebook of a known "
+                                            f"assignment (<assignment>/<assignment>.ipynb)")
                             continue
                         if m.file_size > MAX_NOTEBOOK_BYTES:
-                            warnings.append(f"skipped {entry.name}:{m.filename}: too large")
+                            warnings.append(f"skipped {entry.name}:{m.filename[:100]}: too large")
                             continue
-                        place(student, assignment, f"{assignment}.ipynb", z.read(m), None)
+                        try:
+                            data = z.read(m)
+                        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError) as e:
+                            warnings.append(f"skipped {entry.name}:{m.filename[:100]}: unreadable ({e})")
+                            continue
+                        place(student, assignment, f"{assignment}.ipynb", data, None)
+                        placed += 1
+                    if not placed:
+                        warnings.append(f"skipped {entry.name}: no notebook of a known assignment in it")
             except (zipfile.BadZipFile, OSError) as e:
                 warnings.append(f"skipped {entry.name}: not a readable zip file ({e})")
         elif not entry.is_dir():
