@@ -99,6 +99,31 @@ def test_search_matches_the_slow_oracle(state):
     assert root.N == 300 == sum(n for n, _ in got.values())
 
 
+def test_search_is_built_from_the_taught_functions(monkeypatch):
+    """search() selects with select_ucb / puct_score and backs up with backup (what the exercise teaches is what
+    runs): counted calls, and a changed select_ucb changes the tree."""
+    import aiterms.mcts as mcts
+    calls = {"select_ucb": 0, "backup": 0, "puct_score": 0}
+
+    def counting(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(mcts, name, counting(name, getattr(mcts, name)))
+    state = TicTacToe.from_string("x...o....")
+    search(state, MCTSConfig(simulations=200), seed=0)
+    assert calls["backup"] == 200 and calls["select_ucb"] > 100 and calls["puct_score"] == 0
+    uniform = lambda s: {m: 1 / len(s.legal_moves()) for m in s.legal_moves()}  # noqa: E731
+    search(state, MCTSConfig(simulations=50), seed=0, prior=uniform)
+    assert calls["puct_score"] > 50 and calls["backup"] == 250
+    before = search(state, MCTSConfig(simulations=200), seed=0).child_stats()
+    monkeypatch.setattr(mcts, "select_ucb", lambda values, visits, parent_visits, c: len(values) - 1)
+    assert search(state, MCTSConfig(simulations=200), seed=0).child_stats() != before
+
+
 def test_same_seed_same_tree_and_other_seeds_differ():
     a = search(TicTacToe(), MCTSConfig(simulations=200), seed=1).child_stats()
     assert a == search(TicTacToe(), MCTSConfig(simulations=200), seed=1).child_stats()

@@ -5,16 +5,18 @@ MCTS grows a search tree one simulation at a time {cite}`kocsis2006bandit` {cite
 has four phases:
 
 1. **selection**: from the root, walk down through fully expanded nodes, each time taking the child with the best
-   UCB1 score (UCT, Kocsis and Szepesvari 2006)::
+   UCT score (UCB applied to trees, Kocsis and Szepesvari 2006)::
 
-       UCB(child) = W / N + c * sqrt(ln(N_parent) / N)          (an unvisited child goes first)
+       UCT(child) = W / N + c * sqrt(ln(N_parent) / N)          (an unvisited child goes first)
 
    where ``W`` is the sum of the values backed up through the child and ``N`` its visit count; ``W / N`` exploits,
-   the square root explores, and ``c > 0`` weighs the two;
+   the square root explores, and ``c > 0`` weighs the two. Auer et al.'s UCB1 {cite}`auer2002finite` is the case
+   ``c = sqrt(2)`` for rewards in [0, 1]; UCT leaves ``c`` as a constant to tune (its values here are in [-1, 1]).
+   :func:`select_ucb` is this rule; :func:`search` calls it;
 2. **expansion**: add one untried move's child to the tree;
 3. **evaluation**: a random **rollout** (play random moves to the end of the game) or a **value function**
    ``evaluate(state)`` (the value for the player to move, in [-1, 1]);
-4. **backup**: add 1 to ``N`` and the value to ``W`` of every node on the path. Every node stores ``W`` from the point
+4. **backup** (:func:`backup`): add 1 to ``N`` and the value to ``W`` of every node on the path. Every node stores ``W`` from the point
    of view of the player who made the move into it (the player choosing among the siblings), so the value changes
    sign at every level: two players, zero sum.
 
@@ -49,7 +51,7 @@ class MCTSConfig:
     """Hyperparameters of one search."""
 
     simulations: int = 200          # simulations per move (> 0)
-    c: float = 1.4                  # exploration constant (> 0); sqrt(2) is UCB1's for values in [0, 1]
+    c: float = 1.4                  # exploration constant (> 0); sqrt(2) gives UCB1 for rewards in [0, 1]
     solver: bool = False            # prove wins and losses (MCTS-Solver)
     max_seconds: float | None = None  # stop early when this much wall time is spent (anytime search)
 
@@ -72,7 +74,7 @@ def _check_c(c: Any) -> None:
 
 # ------------------------------------------------------------------------------------------------ pure functions
 def ucb_score(value_sum: float, visits: int, parent_visits: int, c: float) -> float:
-    """UCB1 of a child: ``W / N + c * sqrt(ln(N_parent) / N)``; ``inf`` for an unvisited child (``N = 0``)."""
+    """The UCT score of a child: ``W / N + c * sqrt(ln(N_parent) / N)``; ``inf`` for an unvisited child (``N = 0``)."""
     if visits == 0:
         return math.inf
     return value_sum / visits + c * math.sqrt(math.log(parent_visits) / visits)
@@ -87,7 +89,8 @@ def puct_score(value_sum: float, visits: int, parent_visits: int, prior: float, 
 def select_ucb(values: Sequence[float], visits: Sequence[int], parent_visits: int, c: float) -> int:
     """The index of the child that UCT selects: the first unvisited child if any, else ``argmax_i UCB_i``.
 
-    ``UCB_i = values[i] / visits[i] + c * sqrt(ln(parent_visits) / visits[i])`` (ties: the lowest index).
+    ``UCT_i = values[i] / visits[i] + c * sqrt(ln(parent_visits) / visits[i])`` (:func:`ucb_score`; ties: the lowest
+    index). :func:`search` selects with this function.
 
     Args:
         values: ``W_i`` of each child, from the point of view of the player choosing (length K >= 1).
@@ -109,7 +112,7 @@ def select_ucb(values: Sequence[float], visits: Sequence[int], parent_visits: in
     for i, (w, n) in enumerate(zip(values, visits)):
         if n == 0:
             return i
-        score = w / n + c * math.sqrt(math.log(parent_visits) / n)
+        score = ucb_score(w, n, parent_visits, c)
         if score > best_score:
             best, best_score = i, score
     return best
@@ -123,6 +126,8 @@ def backup(values: Sequence[float], visits: Sequence[int], leaf_value: float) ->
     alternate along the path, so::
 
         N_i <- N_i + 1,    W_i <- W_i + (-1) ** (L - 1 - i) * leaf_value      (L = len(values))
+
+    :func:`search` backs every simulation up with this function.
 
     Raises ValueError for empty or mismatched lists.
     """
@@ -178,24 +183,33 @@ def _update_proof(node: Node) -> None:
 
 
 def _select_child(node: Node, c: float, puct: bool, solver: bool) -> Node:
-    log_n = math.log(node.N) if node.N > 0 else 0.0
-    sqrt_n = math.sqrt(node.N)
-    best, best_score = None, -math.inf
-    for ch in node.children:
-        if solver and ch.proven is not None:
+    """Selection at ``node``: :func:`select_ucb` (UCT) or the highest :func:`puct_score` over the children, after
+    the solver has taken a proven win at once and set proven losses aside."""
+    children = node.children
+    if solver:
+        for ch in children:
             if ch.proven == 1.0:
                 return ch
-            if ch.proven == -1.0:
-                continue
-        if puct:
-            score = (ch.W / ch.N if ch.N else 0.0) + c * ch.P * sqrt_n / (1 + ch.N)
-        elif ch.N == 0:
-            return ch
-        else:
-            score = ch.W / ch.N + c * math.sqrt(log_n / ch.N)
-        if score > best_score:
-            best, best_score = ch, score
-    return best if best is not None else node.children[0]  # every child a proven loss: any of them
+        children = [ch for ch in children if ch.proven != -1.0]
+        if not children:
+            return node.children[0]  # every child a proven loss: any of them
+    if puct:
+        scores = [puct_score(ch.W, ch.N, node.N, ch.P, c) for ch in children]
+        return children[max(range(len(scores)), key=scores.__getitem__)]  # ties: the first
+    return children[select_ucb([ch.W for ch in children], [ch.N for ch in children], node.N, c)]
+
+
+def _backup_path(leaf: Node, leaf_value: float) -> None:
+    """Phase 4: :func:`backup` on the ``W`` and ``N`` of the path from the root to ``leaf``, written back."""
+    path = []
+    node: Node | None = leaf
+    while node is not None:
+        path.append(node)
+        node = node.parent
+    path.reverse()
+    values, visits = backup([n.W for n in path], [n.N for n in path], leaf_value)
+    for n, w, k in zip(path, values, visits):
+        n.W, n.N = w, k
 
 
 def search(state, config: MCTSConfig = MCTSConfig(), seed: int = 0, *,
@@ -208,7 +222,7 @@ def search(state, config: MCTSConfig = MCTSConfig(), seed: int = 0, *,
         config: simulations, exploration constant ``c``, solver, optional wall-time limit.
         seed: seeds the random rollouts and the order of expansion (same seed, same tree).
         evaluate: ``evaluate(state) -> value in [-1, 1]`` for the player to move, used instead of a rollout.
-        prior: ``prior(state) -> {move: probability}``: PUCT with these priors instead of UCB1.
+        prior: ``prior(state) -> {move: probability}``: PUCT with these priors instead of UCT's score.
     Raises ValueError if the game is over.
     """
     if not isinstance(config, MCTSConfig):
@@ -255,11 +269,7 @@ def search(state, config: MCTSConfig = MCTSConfig(), seed: int = 0, *,
         if solver and node.proven is not None:
             _update_proof(node.parent)
         # 4. backup
-        while node is not None:
-            node.N += 1
-            node.W += v
-            v = -v
-            node = node.parent
+        _backup_path(node, v)
         if bar is not None:
             bar.update(1)
     if bar is not None:
