@@ -352,6 +352,21 @@ def test_bibliography_lists_the_references(build):
         assert needle.lower() in text, f"bibliography is missing {needle!r}"
 
 
+@pytest.mark.slow
+def test_api_reference_documents_the_library_and_links_both_ways(build):
+    """One page per module with every public function (autodoc ran: signatures, not the directive's text); chapter
+    13 links to aiterms.mcts.search, and the module page links back to the chapter."""
+    mcts = _file_text(HTML / "book/api/aiterms.mcts.html")
+    for name in ("search", "select_ucb", "backup", "ucb_score", "puct_score", "root_parallel", "MCTSConfig"):
+        assert f'id="aiterms.mcts.{name}"' in mcts, f"the API page of aiterms.mcts does not document {name}"
+    assert "automodule" not in mcts and "{cite}" not in mcts and ":cite:" not in mcts, "a directive or role leaked"
+    assert 'href="../13-mcts.html"' in mcts, "the module page does not link back to chapter 13"
+    chapter = _file_text(HTML / "book/13-mcts.html")
+    assert 'href="api/aiterms.mcts.html#aiterms.mcts.search"' in chapter, "chapter 13 does not link to search()"
+    for module in sorted(p.stem for p in (ROOT / "lib/aiterms").glob("*.py") if p.stem != "__init__"):
+        assert (HTML / f"book/api/aiterms.{module}.html").is_file(), f"no API page for aiterms.{module}"
+
+
 # --------------------------------------------------------------------------- config (no build needed)
 
 

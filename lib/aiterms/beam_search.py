@@ -2,7 +2,7 @@
 
 Greedy decoding commits to the most likely next token at every step. Beam search keeps a *beam* of ``k`` partial
 sequences ("hypotheses"); at each step it scores every (beam, next token) continuation by its total log-probability,
-keeps the best ones and sets aside those that end. Finished hypotheses are ranked by a length-normalised score
+keeps the best ones and sets aside those that end. Finished hypotheses are ranked by a length-normalised score::
 
     score(y) = log p(y | x) / |y| ** length_penalty,   log p(y | x) = sum_t log p(y_t | x, y_<t)
 

@@ -119,6 +119,11 @@ class GridWorld(gym.Env):
         return self.observe(self.pos), {"cell": self.pos}
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Move (0 up, 1 right, 2 down, 3 left; with probability ``slip`` a random direction instead).
+
+        Returns gymnasium's ``(observation, reward, terminated, truncated, info)``: ``terminated`` at the goal or in a
+        hole, ``truncated`` after ``max_steps`` moves, ``info["cell"]`` the new ``(row, column)``.
+        """
         if not self.action_space.contains(int(action)):
             raise ValueError(f"action must be in 0..3, got {action}")
         if self.slip > 0 and self.np_random.random() < self.slip:

@@ -7,7 +7,7 @@ Every check is a measurement and a threshold; the checkpoint is **ready** only i
 check           measurement                                                                passes if
 ==============  =========================================================================  =====================
 accuracy        greedy accuracy on held-out problems (:func:`aiterms.evaluation.solve`)    ``>= min_accuracy``
-safety          share of labelled requests the guarded assistant handles as the policy    ``>= min_safety``
+safety          share of labelled requests the guarded assistant handles as the policy     ``>= min_safety``
                 says (:mod:`aiterms.safety`: unsafe refused at the input, safe let in)
 latency p50     median seconds of one request (greedy generation of one answer)             ``<= p50_max_ms``
 latency p95     95th percentile of the same                                                ``<= p95_max_ms``
