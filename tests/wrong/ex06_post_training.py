@@ -27,6 +27,21 @@ def latency_check(latencies_ms, p50_max_ms, p95_max_ms):
 ''' + body
 
 
+_DPO_CHECKS = '''
+    import torch.nn.functional as F
+    logps = (policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    if any(x.dim() != 1 for x in logps) or len({x.shape[0] for x in logps}) != 1 or logps[0].shape[0] == 0:
+        raise ValueError("four 1-D tensors of one length B >= 1")
+    if not beta > 0:
+        raise ValueError("beta must be > 0")
+'''
+
+
+def _dpo(body: str) -> str:
+    return ("\ndef dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):"
+            + body)
+
+
 WRONG = {
     "quantize_per_channel": {
         # max instead of max |w|: a row whose largest magnitude is negative overflows and gets clamped
@@ -163,6 +178,58 @@ def dequantize_per_channel(q, scale):
 import aiterms.readiness
 def latency_check(latencies_ms, p50_max_ms, p95_max_ms):
     return aiterms.readiness.latency_check(latencies_ms, p50_max_ms, p95_max_ms)
+''',
+    },
+    "dpo_loss": {
+        # -log(sigmoid(x)): the same formula, but it overflows to inf for a large negative margin
+        "naive_log_sigmoid": _dpo(_DPO_CHECKS + '''
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    return -torch.log(torch.sigmoid(chosen - rejected)).mean(), chosen.detach(), rejected.detach()
+'''),
+        # the reference model left out: the rewards are beta times the policy's log-probabilities alone
+        "no_reference": _dpo(_DPO_CHECKS + '''
+    chosen = beta * policy_chosen_logps
+    rejected = beta * policy_rejected_logps
+    return -F.logsigmoid(chosen - rejected).mean(), chosen.detach(), rejected.detach()
+'''),
+        # beta forgotten inside the sigmoid (the rewards still carry it)
+        "beta_outside": _dpo(_DPO_CHECKS + '''
+    chosen = policy_chosen_logps - ref_chosen_logps
+    rejected = policy_rejected_logps - ref_rejected_logps
+    return -F.logsigmoid(chosen - rejected).mean(), beta * chosen.detach(), beta * rejected.detach()
+'''),
+        # the margin the wrong way round: prefers the rejected answers
+        "swapped": _dpo(_DPO_CHECKS + '''
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    return -F.logsigmoid(rejected - chosen).mean(), chosen.detach(), rejected.detach()
+'''),
+        # the sum over pairs instead of the mean
+        "sum_not_mean": _dpo(_DPO_CHECKS + '''
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    return -F.logsigmoid(chosen - rejected).sum(), chosen.detach(), rejected.detach()
+'''),
+        # a detached loss: right value, no gradient
+        "detached_loss": _dpo(_DPO_CHECKS + '''
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    return torch.tensor((-F.logsigmoid(chosen - rejected).mean()).item()), chosen.detach(), rejected.detach()
+'''),
+        # no length check: one pair broadcasts against many
+        "no_length_check": _dpo('''
+    import torch.nn.functional as F
+    if not beta > 0:
+        raise ValueError("beta must be > 0")
+    chosen = beta * (policy_chosen_logps - ref_chosen_logps)
+    rejected = beta * (policy_rejected_logps - ref_rejected_logps)
+    return -F.logsigmoid(chosen - rejected).mean(), chosen.detach(), rejected.detach()
+'''),
+        "calls_reference": '''
+import aiterms.dpo
+def dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):
+    return aiterms.dpo.dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta)
 ''',
     },
 }

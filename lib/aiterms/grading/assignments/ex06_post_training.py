@@ -1,4 +1,4 @@
-"""Hidden checks of exercise 6 (post-training): quantize_per_channel, dequantize_per_channel, latency_check.
+"""Hidden checks of exercise 6 (post-training): quantize_per_channel, dequantize_per_channel, latency_check, dpo_loss.
 
 Cases are plain data: weight matrices as nested lists (built into float32 tensors by ``call``), integer levels and
 scales, lists of latencies with two thresholds. A reference that raises ``ValueError`` (invalid input) gives the plain
@@ -7,6 +7,10 @@ value ``["raised", "ValueError"]``, and so must the learner's function.
 Rounding: the levels must be ``torch.round`` of ``w / s`` (half to even). Where ``w / s`` lands within 1e-4 of a
 half without being exactly one (float rounding can put it on either side, depending on how it is computed), either
 neighbour is accepted; exact halves (the cases with scale 1) must round to even.
+
+DPO: cases are four lists of sequence log-probabilities and ``beta``; the loss's value, the two implicit rewards and
+the loss's gradients with respect to the policy's log-probabilities are compared, so a loss that is right in value but
+detached, or that overflows for large margins, fails.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ ASSIGNMENT = "06-post-training"
 
 FORBID = ("aiterms.quantization:quantize_per_channel", "aiterms.quantization:dequantize_per_channel",
           "aiterms.readiness:latency_check", "aiterms.quantization:qmax", "aiterms.quantization:error_bound",
-          "aiterms.quantization:dynamic_quantize", "aiterms.quantization:quantize_model")
+          "aiterms.quantization:dynamic_quantize", "aiterms.quantization:quantize_model", "aiterms.dpo:dpo_loss",
+          "aiterms.dpo:train_dpo")
 
 #: the plain value of "raised ValueError"
 RAISED = grading.RAISED
@@ -217,6 +222,83 @@ def describe_latency(case: dict) -> str:
             f"p95_max_ms={case['p95_max_ms']:.4g}")
 
 
+# ------------------------------------------------------------------------------------------------ dpo_loss
+_DPO_KEYS = ("policy_chosen", "policy_rejected", "ref_chosen", "ref_rejected")
+
+
+def _logps(rng: random.Random, n: int, scale: float) -> list[float]:
+    return [round(-abs(rng.gauss(0.0, scale)) - 0.01, 4) for _ in range(n)]
+
+
+def dpo_cases(rng: random.Random) -> list[dict]:
+    same = [-3.0, -1.5]
+    cases = [
+        dict(zip(_DPO_KEYS, ([-1.0], [-3.0], [-2.0], [-2.0])), beta=0.5),           # margin 1: -log sigmoid(1)
+        dict(zip(_DPO_KEYS, (same, same, same, same)), beta=0.1),                    # log 2, rewards 0
+        dict(zip(_DPO_KEYS, ([-5.0, -2.0], [-1.0, -4.0], [-4.0, -3.0], [-2.0, -2.0])), beta=1.0),
+        dict(zip(_DPO_KEYS, ([-1.0], [-400.0], [-300.0], [-2.0])), beta=1.0),        # margin +697
+        dict(zip(_DPO_KEYS, ([-400.0], [-1.0], [-2.0], [-300.0])), beta=1.0),        # margin -697: log-sigmoid overflows
+        dict(zip(_DPO_KEYS, ([-1.0, -2.0], [-1.0], [-1.0, -2.0], [-1.0, -2.0])), beta=0.1),   # lengths differ
+        dict(zip(_DPO_KEYS, ([-1.0], [-1.0, -2.0, -3.0], [-1.0], [-1.0])), beta=0.1),  # would broadcast
+        dict(zip(_DPO_KEYS, ([], [], [], [])), beta=0.1),                            # no pairs
+        dict(zip(_DPO_KEYS, ([-1.0], [-2.0], [-1.0], [-2.0])), beta=0.0),            # beta must be > 0
+        dict(zip(_DPO_KEYS, ([-1.0], [-2.0], [-1.0], [-2.0])), beta=-0.5),
+    ]
+    for i in range(16):
+        n = rng.randint(1, 9)
+        scale = rng.choice([0.5, 2.0, 10.0, 60.0])
+        case = {k: _logps(rng, n, scale) for k in _DPO_KEYS}
+        case["beta"] = rng.choice([0.05, 0.1, 0.5, 1.0, 2.0])
+        cases.append(case)
+    return cases
+
+
+def call_dpo(fn: Callable, case: dict) -> Any:
+    pc, pr = (torch.tensor(case[k], dtype=torch.float32, requires_grad=True) for k in _DPO_KEYS[:2])
+    rc, rr = (torch.tensor(case[k], dtype=torch.float32) for k in _DPO_KEYS[2:])
+    try:
+        out = fn(pc, pr, rc, rr, case["beta"])
+    except ValueError:
+        return list(RAISED)
+    if not isinstance(out, tuple) or len(out) != 3:
+        raise TypeError(f"dpo_loss should return a tuple (loss, chosen_rewards, rejected_rewards), got "
+                        f"{type(out).__name__}")
+    loss, chosen, rejected = out
+    if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+        raise TypeError("the loss should be a scalar (0-dimensional) tensor")
+    if not loss.requires_grad:
+        raise TypeError("the loss must stay a tensor that gradients flow through (no .item(), numpy or "
+                        "torch.tensor(...) of a number)")
+    g_pc, g_pr = torch.autograd.grad(loss, (pc, pr), allow_unused=True)
+    g_pc = torch.zeros_like(pc) if g_pc is None else g_pc
+    g_pr = torch.zeros_like(pr) if g_pr is None else g_pr
+    return ["returned", loss.detach().float(), torch.as_tensor(chosen).detach().float(),
+            torch.as_tensor(rejected).detach().float(), g_pc.float(), g_pr.float()]
+
+
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
+def compare_dpo(got: Any, expected: Any, case: dict) -> str | None:
+    if not isinstance(got, list) or len(got) != 6:
+        return "could not read the result"
+    if got[1] != got[1] or got[1] in (float("inf"), float("-inf")):
+        return "the loss is not finite: use a numerically stable log-sigmoid for large margins"
+    for k, name in ((1, "the loss"), (2, "chosen_rewards"), (3, "rejected_rewards")):
+        problem = grading.compare_values(got[k], expected[k])
+        if problem:
+            return problem.replace("the result", name, 1)
+    for k, name in ((4, "policy_chosen_logps"), (5, "policy_rejected_logps")):
+        g, e = got[k], expected[k]
+        if not isinstance(g, list) or len(g) != len(e) or any(abs(x - y) > 1e-5 + 1e-4 * abs(y)
+                                                              for x, y in zip(g, e)):
+            return f"the loss has the right value but the wrong gradient with respect to {name}"
+    return None
+
+
+def describe_dpo(case: dict) -> str:
+    return (f"{', '.join(f'{len(case[k])} {k}' for k in _DPO_KEYS)} log-probabilities, beta = {case['beta']}")
+
+
 TASKS = [
     Task("quantize_per_channel", "test_quantize_per_channel", 3, quantize_cases, call_quantize,
          "aiterms.quantization:quantize_per_channel", compare=compare_quantize, describe=describe_quantize,
@@ -226,4 +308,6 @@ TASKS = [
          forbid=FORBID),
     Task("latency_check", "test_latency_check", 2, latency_cases, call_latency, "aiterms.readiness:latency_check",
          compare=compare_latency, describe=describe_latency, forbid=FORBID),
+    Task("dpo_loss", "test_dpo_loss", 3, dpo_cases, call_dpo, "aiterms.dpo:dpo_loss", compare=compare_dpo,
+         describe=describe_dpo, forbid=FORBID),
 ]
