@@ -38,7 +38,7 @@ def chapter_title(nb: dict) -> str:
 
 
 def public(module: str, name: str) -> str | None:
-    """The documented target ``aiterms.M.name`` of a name taken from ``aiterms.M``, or None if it is not public there."""
+    """The documented target ``aiterms.M.name`` of a name taken from ``aiterms.M`` (None: not public there)."""
     mod = importlib.import_module(f"aiterms.{module}")
     if name.startswith("_") or not hasattr(mod, name):
         return None
@@ -74,7 +74,8 @@ def uses(nb: dict) -> dict[str, list[str]]:
     for cell in nb["cells"]:
         if cell["cell_type"] != "code":
             continue
-        src = "\n".join(line for line in "".join(cell["source"]).splitlines() if not line.lstrip().startswith(("%", "!")))
+        lines = "".join(cell["source"]).splitlines()
+        src = "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))  # no IPython magics
         trees.append(ast.parse(src))
     for tree in trees:
         for node in ast.walk(tree):
@@ -99,7 +100,8 @@ def uses(nb: dict) -> dict[str, list[str]]:
 
 def links_cell(use: dict[str, list[str]]) -> str:
     lines = ["## The library on this page", "",
-             "The course library's functions and classes that this page calls, in the {doc}`API reference <api/index>`:",
+             "The course library's functions and classes that this page calls, in the "
+             "{doc}`API reference <api/index>`:",
              ""]
     for module, targets in use.items():
         names = ", ".join(f"{{py:obj}}`~{t}`" for t in targets)
@@ -108,7 +110,8 @@ def links_cell(use: dict[str, list[str]]) -> str:
 
 
 def module_page(module: str, used_by: list[tuple[str, str]]) -> str:
-    chapters_md = ", ".join(f"{{doc}}`{title} <../{stem}>`" for stem, title in used_by) or "no chapter page (tools and tests)"
+    chapters_md = (", ".join(f"{{doc}}`{title} <../{stem}>`" for stem, title in used_by)
+                   or "no chapter page (tools and tests)")
     return f"""# `aiterms.{module}`
 
 Used in: {chapters_md}.
@@ -129,8 +132,9 @@ def index_page(mods: list[str], used_by: dict[str, list[tuple[str, str]]]) -> st
         rows.append(f"| {{doc}}`aiterms.{m} <aiterms.{m}>` | {doc} | {len(used_by[m])} |")
     return "\n".join([
         "# API reference", "",
-        "The course library, `aiterms`, one page per module: what each function computes, its arguments and shapes, and",
-        "the errors it raises, from the code's own docstrings. Every chapter ends with links to the functions it calls,",
+        "The course library, `aiterms`, one page per module: what each function computes, its arguments and shapes,",
+        "and the errors it raises, from the code's own docstrings. Every chapter ends with links to the functions it",
+        "calls,",
         "and every module page lists the chapters that use it. (The grader, `aiterms.grading`, is documented in the",
         "{doc}`instructor guide <../instructor-guide>`.)", "",
         "| module | what it holds | chapters |", "|---|---|---|", *rows, ""])
@@ -149,7 +153,8 @@ def render() -> dict[Path, str]:
         for m in use:
             used_by[m].append((path.stem, chapter_title(nb)))
         cells = [c for c in nb["cells"] if c.get("id") != CELL_ID]
-        cells.append({"cell_type": "markdown", "id": CELL_ID, "metadata": {}, "source": links_cell(use).splitlines(True)})
+        cells.append({"cell_type": "markdown", "id": CELL_ID, "metadata": {},
+                      "source": links_cell(use).splitlines(True)})
         nb["cells"] = cells
         out[path] = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
     for m in mods:

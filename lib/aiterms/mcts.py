@@ -16,9 +16,9 @@ has four phases:
 2. **expansion**: add one untried move's child to the tree;
 3. **evaluation**: a random **rollout** (play random moves to the end of the game) or a **value function**
    ``evaluate(state)`` (the value for the player to move, in [-1, 1]);
-4. **backup** (:func:`backup`): add 1 to ``N`` and the value to ``W`` of every node on the path. Every node stores ``W`` from the point
-   of view of the player who made the move into it (the player choosing among the siblings), so the value changes
-   sign at every level: two players, zero sum.
+4. **backup** (:func:`backup`): add 1 to ``N`` and the value to ``W`` of every node on the path. Every node stores
+   ``W`` from the point of view of the player who made the move into it (the player choosing among the siblings), so
+   the value changes sign at every level: two players, zero sum.
 
 The move played at the root is the most visited child. Options:
 

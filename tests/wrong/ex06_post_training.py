@@ -38,8 +38,8 @@ _DPO_CHECKS = '''
 
 
 def _dpo(body: str) -> str:
-    return ("\ndef dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=0.1):"
-            + body)
+    return ("\ndef dpo_loss(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps,"
+            " beta=0.1):" + body)
 
 
 WRONG = {

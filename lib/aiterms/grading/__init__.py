@@ -17,13 +17,14 @@ One package, one name scheme: assignment ``NN-topic`` is the folder ``solutions/
   :mod:`~aiterms.grading.adjust` (scores set by hand).
 """
 from aiterms.grading.compare import (RAISED, TOL, VISIBLE_PASSED, ReferenceCalled, ReferenceUnavailable,
-                                     TaskFailed, check_cases, close, compare_tokens, compare_values,
+                                     TaskFailed, check_cases, close, compare_gradient, compare_tokens,
+                                     compare_values,
                                      plain_compare, reference_disabled, to_plain, visible_tests_passed)
 from aiterms.grading.course import ASSIGNMENTS
 from aiterms.grading.tasks import (PUBLIC_SEED, Task, check_task, draw_cases, forbidden, ipython_to_python,
                                    resolve, task, tasks)
 
 __all__ = ["ASSIGNMENTS", "PUBLIC_SEED", "RAISED", "TOL", "VISIBLE_PASSED", "ReferenceCalled",
-           "ReferenceUnavailable", "Task", "TaskFailed", "check_cases", "check_task", "close", "compare_tokens",
-           "compare_values", "draw_cases", "forbidden", "ipython_to_python", "plain_compare", "reference_disabled",
+           "ReferenceUnavailable", "Task", "TaskFailed", "check_cases", "check_task", "close", "compare_gradient",
+           "compare_tokens", "compare_values", "draw_cases", "forbidden", "ipython_to_python", "plain_compare", "reference_disabled",
            "resolve", "task", "tasks", "to_plain", "visible_tests_passed"]

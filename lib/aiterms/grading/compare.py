@@ -111,6 +111,16 @@ def close(a: float, b: float, tol: float = TOL) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(b))
 
 
+def compare_gradient(got: Any, expected: list[float], name: str) -> str | None:
+    """A loss's gradient (a flat list) with respect to ``name``: within ``1e-5 + 1e-4 * |expected|`` element for
+    element, else the message that the value is right and the gradient wrong (call it after the value matched)."""
+    if not isinstance(got, list) or len(got) != len(expected) or any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) or not abs(x - y) <= 1e-5 + 1e-4 * abs(y)
+            for x, y in zip(got, expected)):
+        return f"the loss has the right value but the wrong gradient with respect to {name}"
+    return None
+
+
 def compare_values(got: Any, expected: Any, *case: Any) -> str | None:
     """Structures must match: same nesting and lengths, equal ints, floats within :func:`close`.
     (Extra arguments, the case, are ignored: comparators are called as ``compare(got, expected, *args)``.)

@@ -80,10 +80,9 @@ def compare_loss(got: Any, expected: Any, case: dict) -> str | None:
     if problem:
         return problem.replace("the result", "the loss", 1)
     for k, name in ((2, "r_chosen"), (3, "r_rejected")):
-        g, e = got[k], expected[k]
-        if not isinstance(g, list) or len(g) != len(e) or any(abs(x - y) > 1e-5 + 1e-4 * abs(y)
-                                                              for x, y in zip(g, e)):
-            return f"the loss has the right value but the wrong gradient with respect to {name}"
+        problem = grading.compare_gradient(got[k], expected[k], name)
+        if problem:
+            return problem
     return None
 
 
