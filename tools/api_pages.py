@@ -134,9 +134,8 @@ def index_page(mods: list[str], used_by: dict[str, list[tuple[str, str]]]) -> st
         "# API reference", "",
         "The course library, `aiterms`, one page per module: what each function computes, its arguments and shapes,",
         "and the errors it raises, from the code's own docstrings. Every chapter ends with links to the functions it",
-        "calls,",
-        "and every module page lists the chapters that use it. (The grader, `aiterms.grading`, is documented in the",
-        "{doc}`instructor guide <../instructor-guide>`.)", "",
+        "calls, and every module page lists the chapters that use it. (The grader, `aiterms.grading`, is documented in",
+        "the {doc}`instructor guide <../instructor-guide>`.)", "",
         "| module | what it holds | chapters |", "|---|---|---|", *rows, ""])
 
 
