@@ -239,6 +239,12 @@ def test_token_rewards_put_the_score_on_the_last_token():
     ref = logp - 0.5
     r = ppo_lm.token_rewards(torch.tensor([1.0, 0.1]), logp, ref, mask, kl_coef=0.1)
     assert torch.allclose(r, torch.tensor([[0, -0.05, 0.95, 0], [-0.05, -0.05, -0.05, 0.05]]))
+    empty = ppo_lm.token_rewards(torch.tensor([2.0]), logp[:1], ref[:1], torch.zeros(1, 4), kl_coef=0.1)
+    assert torch.equal(empty, torch.zeros(1, 4)), "a row without response tokens gets no reward"
+    with pytest.raises(ValueError, match="kl_coef"):
+        ppo_lm.token_rewards(torch.tensor([1.0, 0.1]), logp, ref, mask, kl_coef=-0.1)
+    with pytest.raises(ValueError, match="expected scores"):
+        ppo_lm.token_rewards(torch.tensor([1.0]), logp, ref, mask, kl_coef=0.1)
 
 
 def test_configs_reject_bad_values():

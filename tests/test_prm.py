@@ -233,3 +233,14 @@ def test_train_reward_models_end_to_end(tmp_path):
 def test_config_bad_values(kwargs):
     with pytest.raises(ValueError):
         prm.PRMConfig(**kwargs)
+
+
+def test_mc_labels_by_hand():
+    outcomes = [[True, True, False, True], [False, False, True, False], [False] * 4, []]
+    assert prm.mc_labels(outcomes, False) == [0.75, 0.25, 0.0, 0.0, 0.0]
+    assert prm.mc_labels(outcomes, True, hard=True) == [1.0, 1.0, 0.0, 0.0, 1.0]
+    assert prm.mc_labels([], True) == [1.0], "a response of one segment: its own outcome"
+    assert prm.mc_labels([[1, 0]], 0) == [0.5, 0.0], "0 / 1 count as outcomes"
+    for bad in ([[0.5]], [[2]], [["yes"]]):
+        with pytest.raises(ValueError, match="outcome"):
+            prm.mc_labels(bad, True)

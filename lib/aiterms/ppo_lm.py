@@ -20,6 +20,7 @@ stores a second network (and its optimizer state) to get a per-token baseline in
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -104,10 +105,24 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
 
 def token_rewards(scores: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor,
                   kl_coef: float) -> torch.Tensor:
-    """``r (N, T)``: ``-kl_coef * (logp - ref_logp)`` on every response token, plus ``scores (N,)`` on the last."""
-    if scores.shape != logp.shape[:1] or not logp.shape == ref_logp.shape == mask.shape:
+    """The KL-shaped reward of RLHF (InstructGPT's per-token form of ``r - kl_coef * KL(pi || pi_ref)``)::
+
+        r[n, t] = -kl_coef * (logp[n, t] - ref_logp[n, t]) * mask[n, t]  +  scores[n] * [t is the last response token]
+
+    Args:
+        scores: ``(N,)`` the reward model's (or verifier's) score of each whole response.
+        logp, ref_logp: ``(N, T)`` log-probabilities of the sampled tokens under the policy and the frozen reference.
+        mask: ``(N, T)`` 1 on response tokens, 0 elsewhere; a row without response tokens gets no reward at all.
+        kl_coef: ``>= 0``, the weight of the KL penalty.
+    Returns:
+        ``(N, T)`` per-token rewards. Raises ValueError for other shapes or a negative ``kl_coef``.
+    """
+    if (scores.dim() != 1 or logp.dim() != 2 or scores.shape != logp.shape[:1]
+            or not logp.shape == ref_logp.shape == mask.shape):
         raise ValueError(f"expected scores (N,) and logp, ref_logp, mask (N, T), got {tuple(scores.shape)}, "
                          f"{tuple(logp.shape)}, {tuple(ref_logp.shape)}, {tuple(mask.shape)}")
+    if isinstance(kl_coef, bool) or not isinstance(kl_coef, (int, float)) or not 0 <= kl_coef < math.inf:
+        raise ValueError(f"kl_coef must be a finite number >= 0, got {kl_coef!r}")
     rewards = -kl_coef * (logp - ref_logp) * mask
     last = (mask * torch.arange(1, mask.shape[1] + 1)).argmax(dim=1)             # (N,) index of the last token
     has_tokens = mask.sum(-1) > 0

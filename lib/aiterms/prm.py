@@ -51,7 +51,8 @@ from aiterms.ppo_lm import Critic
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, generate_batch
 
-__all__ = ["AGGREGATIONS", "PRMConfig", "segments", "segment_positions", "true_step_labels", "mc_step_labels",
+__all__ = ["AGGREGATIONS", "PRMConfig", "segments", "segment_positions", "true_step_labels", "mc_labels",
+           "mc_step_labels",
            "encode_scored", "step_scores", "outcome_scores", "aggregate_step_scores", "best_of_n",
            "weighted_majority_vote", "train_reward_model", "train_reward_models", "load_reward_model",
            "sample_responses"]
@@ -104,6 +105,36 @@ def _prompt_ids(problem: arithmetic.Problem) -> list[int]:
     return TOKENIZER.encode_prompt(arithmetic.prompt(problem))
 
 
+def mc_labels(outcomes: Sequence[Sequence[bool]], final_correct: bool, hard: bool = False) -> list[float]:
+    """The Monte Carlo labels of one response's segments from the outcomes of its rollouts (module docstring).
+
+    Args:
+        outcomes: one list per segment but the last (``K - 1`` lists for ``K`` segments): whether each completion
+            sampled from the prefix that ends with that segment reached the right answer. An empty list (no completion
+            could be sampled: the prefix fills the context) gives the label 0.
+        final_correct: whether the response's own answer is right: the last segment's label (nothing is sampled).
+        hard: Math-Shepherd's hard estimate, 1.0 if any completion is right, else 0.0; default the soft estimate, the
+            fraction that are right.
+    Returns:
+        ``K`` labels in [0, 1]. Raises ValueError for an outcome that is not a bool (or 0 / 1).
+    """
+    def check(x) -> bool:
+        if isinstance(x, bool) or (isinstance(x, int) and x in (0, 1)):
+            return bool(x)
+        raise ValueError(f"every outcome must be True or False (or 1 / 0), got {x!r}")
+
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        if not right:
+            labels.append(0.0)
+        elif hard:
+            labels.append(float(any(right)))
+        else:
+            labels.append(sum(right) / len(right))
+    return labels + [float(check(final_correct))]
+
+
 @torch.no_grad()
 def mc_step_labels(policy: GPT, problems: Sequence[arithmetic.Problem], responses: Sequence[str], rollouts: int,
                    temperature: float = 1.0, generator: torch.Generator | None = None, hard: bool = False,
@@ -112,9 +143,9 @@ def mc_step_labels(policy: GPT, problems: Sequence[arithmetic.Problem], response
 
     For every segment but the last, ``rollouts`` completions of the prefix ``segments[:k+1]`` joined with ``|`` (so
     ending with ``|``) are sampled from ``policy`` at ``temperature``; the label is the fraction that reach the right
-    answer (``hard=True``: 1.0 if any does, else 0.0). The last segment's label is the response's own correctness
-    (nothing left to sample). Prefixes of equal length are generated together, at most ``max_batch`` rows at a time;
-    deterministic for a seeded ``generator``.
+    answer (``hard=True``: 1.0 if any does, else 0.0), by :func:`mc_labels`. The last segment's label is the
+    response's own correctness (nothing left to sample). Prefixes of equal length are generated together, at most
+    ``max_batch`` rows at a time; deterministic for a seeded ``generator``.
 
     Raises:
         ValueError: ``problems`` and ``responses`` of different lengths or empty, ``rollouts < 1``,
@@ -129,17 +160,16 @@ def mc_step_labels(policy: GPT, problems: Sequence[arithmetic.Problem], response
         raise ValueError(f"temperature must be > 0 to sample completions, got {temperature!r}")
     if generator is None:
         generator = torch.Generator().manual_seed(0)
-    labels = [[0.0] * len(segments(r)) for r in responses]
+    outcomes: list[list[list[bool]]] = [[[] for _ in segments(r)[:-1]] for r in responses]
     jobs: dict[int, list[tuple[int, int, list[int]]]] = {}          # prefix length -> (response, segment, ids)
     for i, (p, r) in enumerate(zip(problems, responses)):
         segs = segments(r)
-        labels[i][-1] = arithmetic.correctness_reward(p, r)
         prompt_ids = _prompt_ids(p)
         for k in range(len(segs) - 1):
             ids = prompt_ids + TOKENIZER.encode("|".join(segs[:k + 1]) + "|")
             if len(ids) <= policy.config.block_size:
                 jobs.setdefault(len(ids), []).append((i, k, ids))
-            # a prefix that fills the context cannot be continued: its label stays 0 (it never answers)
+            # a prefix that fills the context cannot be continued: no outcomes, label 0 (it never answers)
     per_batch = max(1, max_batch // rollouts)
     chunks = [(length, items[s:s + per_batch]) for length, items in sorted(jobs.items())
               for s in range(0, len(items), per_batch)]
@@ -149,10 +179,10 @@ def mc_step_labels(policy: GPT, problems: Sequence[arithmetic.Problem], response
                              eos_id=TOKENIZER.eos_id, temperature=temperature, generator=generator)
         for j, (i, k, ids) in enumerate(chunk):
             prefix = TOKENIZER.decode(ids[len(_prompt_ids(problems[i])):])
-            right = sum(arithmetic.correctness_reward(problems[i], prefix + TOKENIZER.decode(row))
-                        for row in out[j * rollouts:(j + 1) * rollouts])
-            labels[i][k] = float(right > 0) if hard else right / rollouts
-    return labels
+            outcomes[i][k] = [arithmetic.correctness_reward(problems[i], prefix + TOKENIZER.decode(row)) == 1.0
+                              for row in out[j * rollouts:(j + 1) * rollouts]]
+    return [mc_labels(o, arithmetic.correctness_reward(p, r) == 1.0, hard)
+            for o, p, r in zip(outcomes, problems, responses)]
 
 
 # ------------------------------------------------------------------------------------------------ scoring

@@ -27,6 +27,27 @@ def _accuracy(body: str) -> str:
     return "\ndef pairwise_accuracy(r_chosen, r_rejected):" + body
 
 
+_REWARD_CHECKS = '''
+    if (scores.dim() != 1 or logp.dim() != 2 or scores.shape[0] != logp.shape[0]
+            or not logp.shape == ref_logp.shape == mask.shape):
+        raise ValueError("expected scores (N,) and logp, ref_logp, mask (N, T)")
+    if not kl_coef >= 0:
+        raise ValueError("kl_coef must be >= 0")
+'''
+
+
+def _rewards(body: str) -> str:
+    return '''
+def _add_last(rewards, scores, mask):
+    for n in range(mask.shape[0]):
+        positions = torch.nonzero(mask[n]).flatten()
+        if len(positions) > 0:
+            rewards[n, positions[-1]] += scores[n]
+    return rewards
+
+def token_rewards(scores, logp, ref_logp, mask, kl_coef):''' + _REWARD_CHECKS + body
+
+
 WRONG = {
     "bradley_terry_loss": {
         # log(sigmoid(d)): the same formula, but it underflows to -inf for large negative differences
@@ -95,6 +116,56 @@ def bradley_terry_loss(r_chosen, r_rejected, margin=None):
 import aiterms.reward_model
 def pairwise_accuracy(r_chosen, r_rejected):
     return aiterms.reward_model.pairwise_accuracy(r_chosen, r_rejected)
+''',
+    },
+    "token_rewards": {
+        # the score on every response token instead of the last one
+        "score_everywhere": _rewards('''
+    return (-kl_coef * (logp - ref_logp) + scores[:, None]) * mask
+'''),
+        # the score on the last column, whatever the mask (padding follows the response)
+        "score_on_last_column": _rewards('''
+    rewards = -kl_coef * (logp - ref_logp) * mask
+    rewards[:, -1] += scores
+    return rewards
+'''),
+        # the KL sign flipped: rewards moving away from the reference
+        "kl_sign_flipped": _rewards('''
+    rewards = kl_coef * (logp - ref_logp) * mask
+    return _add_last(rewards, scores, mask)
+'''),
+        # the KL on every position, the prompt and the padding included
+        "kl_not_masked": _rewards('''
+    rewards = -kl_coef * (logp - ref_logp)
+    return _add_last(rewards, scores, mask)
+'''),
+        # argmax of the mask: the FIRST response token gets the score (and an empty row gets it at 0)
+        "score_on_first_token": _rewards('''
+    rewards = -kl_coef * (logp - ref_logp) * mask
+    rewards[torch.arange(len(scores)), mask.argmax(dim=1)] += scores
+    return rewards
+'''),
+        # an empty row still gets its score, on position 0
+        "empty_row_scored": _rewards('''
+    rewards = -kl_coef * (logp - ref_logp) * mask
+    last = (mask * torch.arange(1, mask.shape[1] + 1)).argmax(dim=1)
+    rewards[torch.arange(len(scores)), last] += scores
+    return rewards
+'''),
+        # no checks: one score broadcasts over every row, a negative kl_coef is accepted
+        "no_checks": '''
+def token_rewards(scores, logp, ref_logp, mask, kl_coef):
+    rewards = -kl_coef * (logp - ref_logp) * mask
+    for n in range(mask.shape[0]):
+        positions = torch.nonzero(mask[n]).flatten()
+        if len(positions) > 0:
+            rewards[n, positions[-1]] += scores[n if len(scores) > 1 else 0]
+    return rewards
+''',
+        "calls_reference": '''
+import aiterms.ppo_lm
+def token_rewards(scores, logp, ref_logp, mask, kl_coef):
+    return aiterms.ppo_lm.token_rewards(scores, logp, ref_logp, mask, kl_coef)
 ''',
     },
 }

@@ -58,6 +58,19 @@ _TOTALS = '''
             totals[a] = totals.get(a, 0.0) + s
 '''
 
+_MC_CHECK = '''
+def mc_labels(outcomes, final_correct, hard=False):
+    def check(x):
+        if isinstance(x, bool) or (isinstance(x, int) and x in (0, 1)):
+            return bool(x)
+        raise ValueError("not an outcome")
+'''
+
+
+def _mc(body: str) -> str:
+    return _MC_CHECK + body
+
+
 WRONG = {
     "aggregate_step_scores": {
         # the mean of the scores instead of their product
@@ -224,6 +237,72 @@ def best_of_n(answers, scores):
 from aiterms import prm
 def weighted_majority_vote(answers, scores):
     return prm.weighted_majority_vote(answers, scores)
+''',
+    },
+    "mc_labels": {
+        # hard labels only when all rollouts succeed (all instead of any)
+        "hard_means_all": _mc('''
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(0.0 if not right else float(all(right)) if hard else sum(right) / len(right))
+    return labels + [float(check(final_correct))]
+'''),
+        # soft labels as a majority: 1 if at least half succeed
+        "soft_is_majority": _mc('''
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(0.0 if not right else float(any(right)) if hard else float(sum(right) >= len(right) / 2))
+    return labels + [float(check(final_correct))]
+'''),
+        # the answer segment's label forgotten: K - 1 labels
+        "no_final_label": _mc('''
+    check(final_correct)
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(0.0 if not right else float(any(right)) if hard else sum(right) / len(right))
+    return labels
+'''),
+        # the count of successes, not the fraction
+        "count_not_fraction": _mc('''
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(0.0 if not right else float(any(right)) if hard else float(sum(right)))
+    return labels + [float(check(final_correct))]
+'''),
+        # a prefix without rollouts divides by zero
+        "empty_divides_by_zero": _mc('''
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(float(any(right)) if hard else sum(right) / len(right))
+    return labels + [float(check(final_correct))]
+'''),
+        # the last label is the last prefix's label again, not the response's own outcome
+        "final_from_rollouts": _mc('''
+    check(final_correct)
+    labels = []
+    for rollouts in outcomes:
+        right = [check(x) for x in rollouts]
+        labels.append(0.0 if not right else float(any(right)) if hard else sum(right) / len(right))
+    return labels + [labels[-1] if labels else float(final_correct)]
+'''),
+        # no check of the outcomes: 0.5 or "yes" is accepted
+        "no_checks": '''
+def mc_labels(outcomes, final_correct, hard=False):
+    labels = []
+    for rollouts in outcomes:
+        right = [bool(x) for x in rollouts]
+        labels.append(0.0 if not right else float(any(right)) if hard else sum(right) / len(right))
+    return labels + [float(bool(final_correct))]
+''',
+        "calls_reference": '''
+import aiterms.prm
+def mc_labels(outcomes, final_correct, hard=False):
+    return aiterms.prm.mc_labels(outcomes, final_correct, hard)
 ''',
     },
 }

@@ -1,4 +1,4 @@
-"""Hidden checks of exercise 7 (RLHF): bradley_terry_loss and pairwise_accuracy.
+"""Hidden checks of exercise 7 (RLHF): bradley_terry_loss, pairwise_accuracy and token_rewards (the KL-shaped reward).
 
 Cases are plain data: lists of rewards of the chosen and the rejected answers (and an optional margin); the ``call``
 functions build the tensors. For the loss, its value and its gradients with respect to both reward tensors are
@@ -18,7 +18,8 @@ from aiterms.grading.tasks import Task
 
 ASSIGNMENT = "07-rlhf"
 
-FORBID = ("aiterms.reward_model:bradley_terry_loss", "aiterms.reward_model:pairwise_accuracy")
+FORBID = ("aiterms.reward_model:bradley_terry_loss", "aiterms.reward_model:pairwise_accuracy",
+          "aiterms.ppo_lm:token_rewards", "aiterms.ppo_lm:train")
 
 #: the plain value of "raised ValueError"
 RAISED = grading.RAISED
@@ -138,10 +139,67 @@ def describe_accuracy(case: dict) -> str:
     return f"{len(case['r_chosen'])} chosen and {len(case['r_rejected'])} rejected rewards"
 
 
+# ------------------------------------------------------------------------------------------------ token_rewards
+def _span_mask(rng: random.Random, t: int) -> list[float]:
+    """A response span: prompt positions (0), response tokens (1), padding (0); sometimes empty."""
+    start = rng.randint(0, t // 2)
+    length = rng.choice([0, 1] + [rng.randint(2, t - start)] * 4)
+    return [1.0 if start <= j < start + length else 0.0 for j in range(t)]
+
+
+def reward_cases(rng: random.Random) -> list[dict]:
+    cases = [
+        {"scores": [1.0, 0.1], "logp": [[0.0, -1.0, -2.0, 0.0], [-1.0, -1.0, -1.0, -1.0]],
+         "ref_logp": [[-0.5, -1.5, -2.5, -0.5], [-1.5, -1.5, -1.5, -1.5]],
+         "mask": [[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]], "kl_coef": 0.1},        # the worked case
+        {"scores": [2.0], "logp": [[-1.0, -2.0]], "ref_logp": [[-1.0, -1.0]], "mask": [[0.0, 0.0]],
+         "kl_coef": 0.1},                                                                 # no response tokens
+        {"scores": [0.5], "logp": [[-1.0, -3.0, -0.5]], "ref_logp": [[-2.0, -1.0, -0.5]], "mask": [[1.0, 1.0, 0.0]],
+         "kl_coef": 0.0},                                                                 # no KL: the score alone
+        {"scores": [1.0, 1.0], "logp": [[-1.0, -1.0]], "ref_logp": [[-1.0, -1.0]], "mask": [[1.0, 1.0]],
+         "kl_coef": 0.1},                                                                 # scores (2,) for N = 1
+        {"scores": [1.0], "logp": [[-1.0, -1.0]], "ref_logp": [[-1.0, -1.0, -1.0]], "mask": [[1.0, 1.0]],
+         "kl_coef": 0.1},                                                                 # ref_logp of another shape
+        {"scores": [1.0], "logp": [[-1.0, -1.0]], "ref_logp": [[-1.0, -1.0]], "mask": [[1.0, 1.0]],
+         "kl_coef": -0.5},                                                                # a negative KL weight
+    ]
+    for i in range(16):
+        n, t = rng.randint(1, 5), rng.randint(3, 9)
+        logp = [[round(-abs(rng.gauss(0, 2)), 3) for _ in range(t)] for _ in range(n)]
+        ref = [[round(x + rng.gauss(0, 0.7), 3) for x in row] for row in logp]
+        cases.append({"scores": [round(rng.uniform(-1, 2), 3) for _ in range(n)], "logp": logp, "ref_logp": ref,
+                      "mask": [_span_mask(rng, t) for _ in range(n)], "kl_coef": rng.choice([0.02, 0.1, 0.5, 1.0])})
+    return cases
+
+
+def call_rewards(fn: Callable, case: dict) -> Any:
+    tensors = [torch.tensor(case[k], dtype=torch.float32) for k in ("scores", "logp", "ref_logp", "mask")]
+    try:
+        out = fn(*tensors, case["kl_coef"])
+    except ValueError:
+        return list(RAISED)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"token_rewards should return a tensor (N, T), got {type(out).__name__}")
+    return ["returned", out.detach().float()]
+
+
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
+def compare_rewards(got: Any, expected: Any, case: dict) -> str | None:
+    return grading.compare_values(got[1], expected[1])
+
+
+def describe_rewards(case: dict) -> str:
+    n, t = len(case["logp"]), len(case["logp"][0])
+    return f"{n} response(s) of {t} positions, kl_coef = {case['kl_coef']}"
+
+
 TASKS = [
     Task("bradley_terry_loss", "test_bradley_terry_loss", 4, loss_cases, call_loss,
          "aiterms.reward_model:bradley_terry_loss", compare=compare_loss, describe=describe_loss, forbid=FORBID),
     Task("pairwise_accuracy", "test_pairwise_accuracy", 3, accuracy_cases, call_accuracy,
          "aiterms.reward_model:pairwise_accuracy", compare=compare_accuracy, describe=describe_accuracy,
          forbid=FORBID),
+    Task("token_rewards", "test_token_rewards", 3, reward_cases, call_rewards, "aiterms.ppo_lm:token_rewards",
+         compare=compare_rewards, describe=describe_rewards, forbid=FORBID),
 ]

@@ -1,10 +1,15 @@
-"""Hidden checks of exercise 12 (process reward models): aggregate_step_scores, best_of_n, weighted_majority_vote.
+"""Hidden checks of exercise 12 (process reward models): mc_labels, aggregate_step_scores, best_of_n,
+weighted_majority_vote.
 
 Cases are plain data: ``{"step_scores": [0.9, 0.5], "method": "min"}`` and ``{"answers": [132, None, 122],
 "scores": [0.75, 0.5, 0.125]}``. Scores are multiples of 1/64, so that sums are exact in any order (float32
 included) and ties are real ties: the tie rules (first response, first answer) are checked exactly. Invalid input
 (a score outside ``[0, 1]``, lists of different lengths, an unknown method, no step scores) must raise
 ``ValueError``, which becomes the plain value ``["raised", "ValueError"]``.
+
+Monte Carlo labels: ``{"outcomes": [[True, False], [], [0, 0, 1]], "final_correct": True, "hard": False}``, the
+rollout outcomes of each prefix (as bools, or now and then as 0 / 1), some prefixes without rollouts, and invalid
+outcomes; the labels are fractions with small denominators and are compared as floats.
 """
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from aiterms.grading.tasks import Task
 ASSIGNMENT = "12-prm"
 
 FORBID = ("aiterms.prm:aggregate_step_scores", "aiterms.prm:best_of_n", "aiterms.prm:weighted_majority_vote",
-          "aiterms.prm:_check_probabilities", "aiterms.prm:_check_votes")
+          "aiterms.prm:_check_probabilities", "aiterms.prm:_check_votes", "aiterms.prm:mc_labels",
+          "aiterms.prm:mc_step_labels")
 
 #: the plain value of "raised ValueError"
 RAISED = grading.RAISED
@@ -166,7 +172,55 @@ def describe_vote(case: dict) -> str:
     return f"answers={case['answers']}, scores={case['scores']}"
 
 
+# ------------------------------------------------------------------------------------------------ mc_labels
+def mc_cases(rng: random.Random) -> list[dict]:
+    cases = [
+        {"outcomes": [[True, True, False, True], [False, False, True, False], [False] * 4], "final_correct": False,
+         "hard": False},                                                       # 0.75, 0.25, 0, then the outcome
+        {"outcomes": [[True, True, False, True], [False, False, True, False], [False] * 4], "final_correct": False,
+         "hard": True},
+        {"outcomes": [], "final_correct": True, "hard": False},               # one segment: its own outcome
+        {"outcomes": [[True, False], []], "final_correct": True, "hard": False},   # a prefix without rollouts: 0
+        {"outcomes": [[]], "final_correct": False, "hard": True},
+        {"outcomes": [[1, 0, 0], [1, 1, 1]], "final_correct": 1, "hard": False},   # 0 / 1 count as outcomes
+        {"outcomes": [[False, False], [True, True]], "final_correct": False, "hard": True},  # a late recovery
+        {"outcomes": [[0.5, 1.0]], "final_correct": True, "hard": False},     # not an outcome
+        {"outcomes": [[True], [2]], "final_correct": True, "hard": False},
+        {"outcomes": [[True]], "final_correct": "yes", "hard": False},
+    ]
+    for i in range(16):
+        k = rng.randint(0, 6)
+        n = rng.choice([1, 2, 4, 8, 16])
+        p_right = [rng.choice([0.0, 0.1, 0.5, 0.9, 1.0]) for _ in range(k)]
+        outcomes = [[] if rng.random() < 0.08 else [rng.random() < p for _ in range(n)] for p in p_right]
+        cases.append({"outcomes": outcomes, "final_correct": rng.random() < 0.5, "hard": i % 3 == 0})
+    return cases
+
+
+def call_mc(fn: Callable, case: dict) -> Any:
+    out = _calling(fn, [list(o) for o in case["outcomes"]], case["final_correct"], case["hard"])
+    if out[0] == "returned":
+        labels = out[1]
+        if not isinstance(labels, (list, tuple)):
+            raise TypeError(f"mc_labels should return a list of floats, got {type(labels).__name__}")
+        out[1] = [float(x) for x in labels]
+    return out
+
+
+@grading.plain_compare("should raise ValueError for these inputs",
+                        "raised ValueError for inputs it should accept")
+def compare_mc(got: Any, expected: Any, case: dict) -> str | None:
+    return grading.compare_values(got[1], expected[1])
+
+
+def describe_mc(case: dict) -> str:
+    return (f"{len(case['outcomes']) + 1} segment(s), rollouts per prefix {[len(o) for o in case['outcomes']]}, "
+            f"hard={case['hard']}")
+
+
 TASKS = [
+    Task("mc_labels", "test_mc_labels", 3, mc_cases, call_mc, "aiterms.prm:mc_labels", compare=compare_mc,
+         describe=describe_mc, forbid=FORBID),
     Task("aggregate_step_scores", "test_aggregate_step_scores", 2, aggregate_cases, call_aggregate,
          "aiterms.prm:aggregate_step_scores", compare=compare_aggregate, describe=describe_aggregate, forbid=FORBID),
     Task("best_of_n", "test_best_of_n", 2, best_of_n_cases, call_vote, "aiterms.prm:best_of_n",
