@@ -151,3 +151,27 @@ def test_an_unreachable_gradebook_stops_grading_with_a_message_and_writes_nothin
     assert f"the gradebook postgresql://grader:***@127.0.0.1:{port}/gradebook cannot be reached" in done.stderr
     assert "hunter2" not in done.stderr + done.stdout
     assert not (course / "submitted").exists() and not (course / "feedback").exists()
+
+
+def test_one_writer_at_a_time_in_a_shared_gradebook(postgres):
+    """gradebook_writer serialises writers across processes: two graders that start on an empty PostgreSQL
+    gradebook at the same moment would both create nbgrader's tables (a unique-constraint error seen in CI)."""
+    import threading
+
+    from aiterms.grading.grade import gradebook_writer
+    url = postgres()
+    events = []
+
+    def second():
+        with gradebook_writer(url):
+            events.append("second in")
+
+    with gradebook_writer(url):
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(1.0)
+        events.append("first out")
+    other.join(30)
+    assert events == ["first out", "second in"], f"the second writer did not wait for the first: {events}"
+    with gradebook_writer("sqlite:///unused.db"):  # SQLite: nothing to lock, nothing opened
+        pass

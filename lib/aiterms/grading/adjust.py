@@ -22,7 +22,7 @@ def adjust(student: str, assignment: str, task: str, score: float | None, commen
     ``student``'s submission of ``assignment``; returns a line saying what was done."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from aiterms.grading.grade import db_url, nbgrader
+    from aiterms.grading.grade import db_url, gradebook_writer, nbgrader
 
     course = course.resolve()
     if assignment not in grading.ASSIGNMENTS:
@@ -42,7 +42,7 @@ def adjust(student: str, assignment: str, task: str, score: float | None, commen
         gb = Gradebook(url)
     except Exception as e:
         raise SystemExit(f"the gradebook {url} cannot be opened: {type(e).__name__}: {e}") from None
-    with gb:
+    with gradebook_writer(url), gb:
         try:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:

@@ -42,10 +42,11 @@ import time
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import nbformat
 from tqdm import tqdm
@@ -201,6 +202,34 @@ def check_gradebook(url: str) -> None:
         raise SystemExit(f"the gradebook {shown_url(url)} cannot be reached ({type(e).__name__}: "
                          f"{why[0] if why else 'no message'}); check db_url in nbgrader_config.py, the server and "
                          f"the driver (psycopg for postgresql://). Nothing was graded or written.") from None
+
+
+#: the PostgreSQL advisory lock that lets one grader at a time write a shared gradebook (any constant; "aiterms")
+GRADEBOOK_LOCK = 0x6169_7465_726D_73
+
+
+@contextmanager
+def gradebook_writer(url: str) -> Iterator[None]:
+    """Hold the shared gradebook's write lock: graders that share one PostgreSQL gradebook (several course folders,
+    one db_url) would otherwise create its tables, or the same learner's row, at the same moment, and one of them
+    fails on a unique constraint. A session-level advisory lock, released when the block ends (or the process dies).
+    SQLite gradebooks belong to one course folder: nothing to lock."""
+    import sqlalchemy
+    if sqlalchemy.engine.make_url(url).get_backend_name() != "postgresql":
+        yield
+        return
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": GRADEBOOK_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": GRADEBOOK_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def nbgrader(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -521,7 +550,8 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
         # the course gradebook, and a private copy for the kernels; one at a time: two nbgrader runs in the same
         # course folder at once can fail
         for a in assignments:
-            register(a, course, url, duedate)
+            with gradebook_writer(url):
+                register(a, course, url, duedate)
             if url.startswith("sqlite:///"):  # the kernels' copy: the course gradebook as it is now
                 shutil.copy(url[len("sqlite:///"):], templates[a])
             else:
@@ -546,7 +576,8 @@ def grade(inbox: Path, course: Path = ROOT, jobs: int = 2, duedate: str | None =
             for future in tqdm(as_completed(futures), total=len(futures), desc="grading", unit="submission"):
                 results.append(future.result())
         results.sort(key=lambda r: (r[0].assignment, r[0].student))
-        record(url, course, results)
+        with gradebook_writer(url):
+            record(url, course, results)
         for assignment in judges:
             nbgrader(course, "generate_feedback", assignment, "--force")
         nbgrader(course, "export", "--to", str(course / "grades.csv"))
