@@ -13,58 +13,76 @@ _CHECKS = '''
         raise ValueError(f"agreement must be in (0, 1], got {agreement!r}")
 '''
 
+_CURVE_CHECKS = '''
+def vote_curve(answers, tokens, targets, ns):
+    if not answers or len(tokens) != len(answers) or len(targets) != len(answers):
+        raise ValueError("one entry per problem")
+    if any(len(a) == 0 or len(t) != len(a) for a, t in zip(answers, tokens)):
+        raise ValueError("samples and token counts")
+    pool = min(len(a) for a in answers)
+    for n in ns:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= pool:
+            raise ValueError("bad n")
+    rows = []
+    for n in ns:
+'''
+
+
+def _curve(body: str) -> str:
+    return _CURVE_CHECKS + body
+
+
 WRONG = {
-    "majority_vote": {
-        # None is counted as an answer: a response nobody could read can win
-        "counts_none": '''
-def majority_vote(answers):
-    counts = Counter(answers)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next(a for a in answers if counts[a] == best)
-''',
-        # ties go to the tied answer that appears last
-        "ties_to_last": '''
-def majority_vote(answers):
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return [a for a in answers if a is not None and counts[a] == best][-1]
-''',
-        # ties go to the smallest answer
-        "ties_to_smallest": '''
-def majority_vote(answers):
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    best = max(counts.values())
-    return min(a for a in counts if counts[a] == best)
-''',
-        # a tie is treated as "no majority"
-        "tie_is_none": '''
-def majority_vote(answers):
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    (a, n), *rest = counts.most_common()
-    if rest and rest[0][1] == n:
-        return None
-    return a
-''',
-        # returns the count, not the answer
-        "returns_count": '''
-def majority_vote(answers):
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None
-    return max(counts.values())
+    "vote_curve": {
+        # the tokens of the whole pool, whatever n: the compute axis is flat
+        "tokens_of_whole_pool": _curve('''
+        right = sum(majority_vote(a[:n]) == t for a, t in zip(answers, targets))
+        rows.append({"n": n, "accuracy": right / len(answers), "tokens": sum(map(sum, tokens)) / len(answers)})
+    return rows
+'''),
+        # mean tokens per sample instead of per problem
+        "tokens_per_sample": _curve('''
+        right = sum(majority_vote(a[:n]) == t for a, t in zip(answers, targets))
+        rows.append({"n": n, "accuracy": right / len(answers),
+                     "tokens": sum(sum(t[:n]) for t in tokens) / (n * len(answers))})
+    return rows
+'''),
+        # the last n samples of each pool instead of the first n
+        "last_n_samples": _curve('''
+        right = sum(majority_vote(a[-n:]) == t for a, t in zip(answers, targets))
+        rows.append({"n": n, "accuracy": right / len(answers),
+                     "tokens": sum(sum(t[-n:]) for t in tokens) / len(answers)})
+    return rows
+'''),
+        # the number of right answers, not the fraction
+        "count_not_fraction": _curve('''
+        right = sum(majority_vote(a[:n]) == t for a, t in zip(answers, targets))
+        rows.append({"n": n, "accuracy": float(right), "tokens": sum(sum(t[:n]) for t in tokens) / len(answers)})
+    return rows
+'''),
+        # any of the first n samples right counts (pass@n, not the vote)
+        "pass_at_n_not_vote": _curve('''
+        right = sum(t in a[:n] for a, t in zip(answers, targets))
+        rows.append({"n": n, "accuracy": right / len(answers), "tokens": sum(sum(t[:n]) for t in tokens) / len(answers)})
+    return rows
+'''),
+        # n checked against the first problem's pool, not the smallest
+        "pool_of_first_problem": '''
+def vote_curve(answers, tokens, targets, ns):
+    if not answers or len(tokens) != len(answers) or len(targets) != len(answers):
+        raise ValueError("one entry per problem")
+    if any(len(a) == 0 or len(t) != len(a) for a, t in zip(answers, tokens)):
+        raise ValueError("samples and token counts")
+    for n in ns:
+        if not isinstance(n, int) or not 1 <= n <= len(answers[0]):
+            raise ValueError("bad n")
+    return [{"n": n, "accuracy": sum(majority_vote(a[:n]) == t for a, t in zip(answers, targets)) / len(answers),
+             "tokens": sum(sum(t[:n]) for t in tokens) / len(answers)} for n in ns]
 ''',
         "calls_reference": '''
-from aiterms import evaluation
-def majority_vote(answers):
-    return evaluation.majority_vote(answers)
+from aiterms import test_time
+def vote_curve(answers, tokens, targets, ns):
+    return test_time.vote_curve(answers, tokens, targets, ns)
 ''',
     },
     "adaptive_vote": {

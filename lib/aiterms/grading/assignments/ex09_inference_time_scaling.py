@@ -1,7 +1,8 @@
-"""Hidden checks of exercise 9 (inference-time scaling): majority_vote and adaptive_vote.
+"""Hidden checks of exercise 9 (inference-time scaling): vote_curve and adaptive_vote.
 
-Cases are plain data. ``majority_vote``: ``{"answers": [3, None, 5, 3]}`` (ints and ``None``), with ties, a
-``None`` majority, all ``None`` and empty lists. ``adaptive_vote``: ``{"stream": [...], "max_samples", "batch_size",
+Cases are plain data. ``vote_curve``: ``{"answers": [[3, None, 5, 3], ...], "tokens": [[...], ...], "targets": [...],
+"ns": [...]}``, per problem its sampled answers (ints and ``None``) and their generated tokens, with ties, pools of
+different sizes and invalid input; the result is one ``[n, accuracy, tokens]`` per ``n``. ``adaptive_vote``: ``{"stream": [...], "max_samples", "batch_size",
 "min_votes", "agreement"}``; :func:`call_adaptive_vote` turns the stream into a sampler that hands the answers out in
 order, and the result is ``[[answer, n], [b, ...]]``: the function's return value and the batch
 sizes it asked for. A raised ``ValueError`` (bad settings) is the plain value ``"ValueError"``.
@@ -33,37 +34,65 @@ def _answers(rng: random.Random, n: int, none_rate: float) -> list:
     return [None if rng.random() < none_rate else rng.choice(values) for _ in range(n)]
 
 
-# ------------------------------------------------------------------------------------------------ majority_vote
-def majority_vote_cases(rng: random.Random) -> list[dict]:
-    fixed = [[7], [3, 5, 5], [5, 3, 3, 5], [3, 5], [5, 3], [None, None, 4], [None, 4, None, 9, None], [None],
-             [None, None], [], [2, 1, 1, 2, 3, 3], [9, 1, 1, 9, None, None, None], [0, 0, 1], [1000, 999, 999, 1000]]
-    cases = [{"answers": a} for a in fixed]
-    for _ in range(24):
-        cases.append({"answers": _answers(rng, rng.randint(1, 12), rng.choice([0.0, 0.2, 0.5]))})
-    for _ in range(8):  # ties on purpose: two answers with the same count, in a random order
-        a, b = rng.sample(range(10, 100), 2)
-        k = rng.randint(1, 3)
-        answers = [a] * k + [b] * k + [None] * rng.randint(0, k + 1)
-        rng.shuffle(answers)
-        cases.append({"answers": answers})
+# ------------------------------------------------------------------------------------------------ vote_curve
+def vote_curve_cases(rng: random.Random) -> list[dict]:
+    def case(answers, tokens, targets, ns):
+        return {"answers": answers, "tokens": tokens, "targets": targets, "ns": ns}
+
+    cases = [
+        case([[7113, 7103, 7113, None], [5, 6, 6, 6]], [[30, 31, 29, 40], [20, 20, 22, 21]], [7113, 6], [1, 2, 4]),
+        case([[3, 5, 5], [5, 3, 3]], [[1, 2, 3], [4, 5, 6]], [3, 3], [1, 2, 3]),          # ties: the first answer
+        case([[None, None], [None, 4]], [[10, 10], [10, 12]], [4, 4], [1, 2]),            # None never wins
+        case([[1, 2, 3], [1, 2]], [[5, 5, 5], [6, 6]], [1, 2], [2]),                      # pools of different sizes
+        case([[1, 2, 3], [1, 2]], [[5, 5, 5], [6, 6]], [1, 2], [3]),                      # n beyond the smaller pool
+        case([[1, 2]], [[5, 5]], [1], [0]),                                               # n must be >= 1
+        case([[1, 2]], [[5, 5, 5]], [1], [1]),                                            # a token count too many
+        case([[1, 2], [3]], [[5, 5], [6]], [1], [1]),                                     # a target missing
+        case([], [], [], [1]),                                                            # no problem
+        case([[1, 2], []], [[5, 5], []], [1, 2], [1]),                                    # a problem without samples
+    ]
+    for _ in range(20):
+        problems, pool = rng.randint(1, 8), rng.randint(1, 10)
+        answers = [_answers(rng, pool + rng.randint(0, 2), rng.choice([0.0, 0.2, 0.4])) for _ in range(problems)]
+        tokens = [[rng.randint(8, 60) for _ in a] for a in answers]
+        targets = [rng.choice([x for x in a if x is not None] or [1]) if rng.random() < 0.7 else 1 for a in answers]
+        ns = sorted(rng.sample(range(1, pool + 1), rng.randint(1, min(4, pool))))
+        cases.append(case(answers, tokens, targets, ns))
     return cases
 
 
-def call_majority_vote(fn: Callable, case: dict) -> Any:
-    return fn(list(case["answers"]))
+def call_vote_curve(fn: Callable, case: dict) -> Any:
+    try:
+        rows = fn([list(a) for a in case["answers"]], [list(t) for t in case["tokens"]], list(case["targets"]),
+                  list(case["ns"]))
+    except ValueError:
+        return ERROR
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise TypeError(f"vote_curve should return a list of dicts, got {type(rows).__name__}")
+    return [[r.get("n"), r.get("accuracy"), r.get("tokens")] for r in rows]
 
 
 @grading.plain_compare()
-def compare_majority_vote(got: Any, expected: Any, case: dict) -> str | None:
-    if expected is None:
-        return None if got is None else "should be None: no answer could be read"
-    if _kind(got) != _kind(expected):
-        return f"should return one of the answers (an int), got {_kind(got)}"
-    return None if got == expected else "the answer is wrong"
+def compare_vote_curve(got: Any, expected: Any, case: dict) -> str | None:
+    if expected == ERROR:
+        return None if got == ERROR else "should raise ValueError for this input"
+    if got == ERROR:
+        return "raised ValueError for valid input"
+    if len(got) != len(expected):
+        return f"should return one row per n ({len(expected)}), got {len(got)}"
+    for (n, acc, tok), (e_n, e_acc, e_tok) in zip(got, expected):
+        if n != e_n:
+            return "the rows' \"n\" should be the ns asked for, in their order"
+        if grading.compare_values(acc, e_acc):
+            return f"the accuracy at n = {e_n} is wrong"
+        if grading.compare_values(tok, e_tok):
+            return f"the mean tokens per problem at n = {e_n} are wrong"
+    return None
 
 
-def describe_answers(case: dict) -> str:
-    return f"answers {case['answers']}"
+def describe_vote_curve(case: dict) -> str:
+    return (f"{len(case['answers'])} problem(s), pools of {[len(a) for a in case['answers']]} samples, "
+            f"ns = {case['ns']}")
 
 
 # ------------------------------------------------------------------------------------------------ adaptive_vote
@@ -147,11 +176,12 @@ def describe_adaptive(case: dict) -> str:
             f"min_votes={case['min_votes']}, agreement={case['agreement']:.3g}")
 
 
-FORBID = ("aiterms.evaluation:majority_vote", "aiterms.test_time:adaptive_vote")
+FORBID = ("aiterms.test_time:vote_curve", "aiterms.test_time:adaptive_vote", "aiterms.test_time:adaptive_curve",
+          "aiterms.test_time:best_of_n_curve")
 
 TASKS = [
-    Task("majority_vote", "test_majority_vote", 2, majority_vote_cases, call_majority_vote,
-         "aiterms.evaluation:majority_vote", compare=compare_majority_vote, describe=describe_answers, forbid=FORBID),
+    Task("vote_curve", "test_vote_curve", 3, vote_curve_cases, call_vote_curve, "aiterms.test_time:vote_curve",
+         compare=compare_vote_curve, describe=describe_vote_curve, forbid=FORBID),
     Task("adaptive_vote", "test_adaptive_vote", 3, adaptive_vote_cases, call_adaptive_vote,
          "aiterms.test_time:adaptive_vote", compare=compare_adaptive_vote, describe=describe_adaptive, forbid=FORBID),
 ]
