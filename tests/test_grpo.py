@@ -270,6 +270,28 @@ def test_grpo_train_is_deterministic_and_reports_its_history():
     assert all(len(h1[k]) == 3 for k in ("reward", "correct", "length", "kl", "clip_fraction", "loss", "seconds"))
 
 
+def test_grpo_with_another_reward_and_tracked_values():
+    """reward_fn replaces the verifiable reward (RLHF: a learned one), track records more means; a constant reward
+    gives zero advantages, so the weights do not move (beta 0); a reward of the wrong length is an error."""
+    problems = [arithmetic.Problem(a, b, "+") for a, b in [(1, 2), (3, 4), (5, 6), (7, 8)]]
+    config = grpo.GRPOConfig(steps=2, prompts_per_step=4, group_size=4, lr=1e-2, max_new_tokens=6, beta=0.0)
+    seen = []
+
+    def length_reward(ps, rs):
+        seen.append((len(ps), len(rs), all(isinstance(p, arithmetic.Problem) for p in ps)))
+        return [float(len(r)) for r in rs]
+
+    _, h = grpo.train(tiny_model(), problems, config, reward_fn=length_reward,
+                      track={"chars": lambda ps, rs: [len(r) for r in rs], "one": lambda ps, rs: [1.0] * len(rs)})
+    assert seen == [(16, 16, True)] * 2 and h["one"] == [1.0, 1.0]
+    assert h["reward"] == pytest.approx(h["chars"]), "the reward is the length reward, and chars tracks the same"
+    start = tiny_model()
+    model, _ = grpo.train(copy.deepcopy(start), problems, config, reward_fn=lambda ps, rs: [0.5] * len(rs))
+    assert all(torch.equal(x, y) for x, y in zip(model.state_dict().values(), start.state_dict().values()))
+    with pytest.raises(ValueError, match="one reward per response"):
+        grpo.train(tiny_model(), problems, config, reward_fn=lambda ps, rs: [1.0])
+
+
 def test_grpo_data_parallel_matches_one_process_and_keeps_ranks_identical():
     """train_parallel: 1 process reproduces train() exactly; 2 processes (gloo) run deterministically, split the
     prompts, and end with the same weights on both ranks (train_parallel raises otherwise)."""

@@ -33,7 +33,7 @@ import copy
 import random
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -209,8 +209,12 @@ def greedy_pass_at_1(model: GPT, problems: Sequence[arithmetic.Problem]) -> floa
     return score(problems, solve(model, problems, "cot"))["accuracy"]
 
 
+ResponseScorer = Callable[[list, list], Sequence[float]]   # (problem of each response, responses) -> one number each
+
+
 def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfig, reference: GPT | None = None,
-          eval_problems: Sequence[arithmetic.Problem] | None = None, progress: bool = False
+          eval_problems: Sequence[arithmetic.Problem] | None = None, progress: bool = False,
+          reward_fn: ResponseScorer | None = None, track: dict[str, ResponseScorer] | None = None
           ) -> tuple[GPT, dict[str, list]]:
     """Train ``policy`` in place with GRPO on ``problems`` (drawn uniformly with a seeded rng at every step).
 
@@ -225,6 +229,11 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
     are averaged over the ranks before each AdamW step (:func:`aiterms.distributed.average_gradients`), and the
     statistics and evaluations are combined over the ranks, so the weights stay identical on every rank. For
     ``loss_type`` "grpo" and "dr_grpo" the averaged gradient is exactly the gradient of the whole batch.
+
+    ``reward_fn(problems, responses)`` replaces the verifiable reward with any other, e.g. a learned reward model
+    (RLHF, chapter 7): it gets the problem of each sampled response and the responses, and returns one reward each.
+    ``track``: more per-step means for the history, ``{name: scorer}`` with scorers of the same form (e.g. the true
+    utility a learned reward stands for), computed on the sampled responses and never used for training.
 
     Returns:
         the policy and a history of plain lists: per step ``step``, ``reward`` (mean), ``correct`` (fraction of
@@ -266,8 +275,9 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
             rate *= max(0.0, 1.0 - done)
         return rate
 
+    track = dict(track or {})
     history: dict[str, list] = {k: [] for k in ("step", "reward", "correct", "length", "kl", "clip_fraction",
-                                                "loss", "lr", "seconds", "eval_step", "eval_pass@1")}
+                                                "loss", "lr", "seconds", "eval_step", "eval_pass@1", *track)}
     start = time.perf_counter()
 
     def mean_over_ranks(values: list[float]) -> list[float]:
@@ -295,6 +305,16 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
         rollout = sample_group(policy, batch, config.group_size, config.temperature, generator,
                                config.max_new_tokens, logprobs=not same)
         rewards, correct = score_rollout(batch, rollout, config.format_weight)
+        of_response = [batch[i] for i in rollout.prompt_index]
+        with torch.no_grad():                             # rewards and tracked values carry no gradient
+            if reward_fn is not None:
+                rewards = torch.as_tensor([float(r) for r in reward_fn(of_response, rollout.responses)],
+                                          dtype=rewards.dtype)
+                if rewards.shape != correct.shape:
+                    raise ValueError(f"reward_fn must return one reward per response ({correct.numel()}), got "
+                                     f"{rewards.numel()}")
+            tracked = [sum(float(v) for v in fn(of_response, rollout.responses)) / len(of_response)
+                       for fn in track.values()]
         advantages = group_advantages(rewards, config.group_size, config.scale_std)
         mask = rollout.mask
         with torch.no_grad():
@@ -323,10 +343,10 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
             tokens = mask.sum().clamp(min=1.0)
         stats = mean_over_ranks([rewards.mean().item(), correct.mean().item(), rollout.lengths.float().mean().item(),
                                  ((kl * mask).sum() / tokens).item(), ((clipped * mask).sum() / tokens).item(),
-                                 loss.item()])
+                                 loss.item(), *tracked])
         history["step"].append(step)
         history["lr"].append(rate)
-        for key, value in zip(("reward", "correct", "length", "kl", "clip_fraction", "loss"), stats):
+        for key, value in zip(("reward", "correct", "length", "kl", "clip_fraction", "loss", *track), stats):
             history[key].append(value)
         out_of_time = config.time_limit is not None and time.perf_counter() - start >= config.time_limit
         if parallel:                                      # rank 0's clock decides, so every rank stops together
