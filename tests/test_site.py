@@ -388,6 +388,19 @@ def test_config_excludes_instructor_and_generated_folders():
     assert config["launch_buttons"].get("thebe") is False
 
 
+def test_claim_checks_are_hidden_from_readers():
+    """The cells that assert the text's claims (id ending in "-check", or starting "# checks") run at every build
+    and never show on the page (tag remove-cell)."""
+    shown = []
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] == "code" and (cell.get("id", "").endswith("-check") or source.startswith("# checks")):
+                if "remove-cell" not in cell["metadata"].get("tags", []):
+                    shown.append(f"{path.name}:{cell.get('id')}")
+    assert not shown, f"claim checks shown on the page: {shown}"
+
+
 def test_toc_lists_only_existing_pages():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
