@@ -44,12 +44,16 @@ def make_course(tmp: Path) -> Path:
     return course
 
 
-def scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
-    """student -> {grade cell id: score} from the course's gradebook."""
+WRITTEN = "written_answer"   # the grade id of every exercise's written answer (graded by hand, not by the judge)
+
+
+def scores(course: Path, assignment: str, written: bool = False) -> dict[str, dict[str, float]]:
+    """student -> {grade cell id: score} from the course's gradebook (the written answer only if ``written``)."""
     from nbgrader.api import Gradebook
 
     out: dict[str, dict[str, float]] = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for sub in gb.assignment_submissions(assignment):
-            out[sub.student.id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            out[sub.student.id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades
+                                   if written or g.name != WRITTEN}
     return out

@@ -93,3 +93,32 @@ def test_adjust_says_what_is_wrong(tmp_path):
     register(A, course, db_url(course), None)  # the assignment is in the gradebook; nobody's submission is
     with pytest.raises(SystemExit, match="no graded submission of 14-beam-search by 'bob'"):
         adjust("bob", A, "beam_step", 1, course=course)
+
+
+def test_written_answers_are_graded_by_hand_and_kept(tmp_path):
+    """Each exercise's written answer needs a person: after grading it is flagged for manual grading with no score
+    (not the judge's), `make adjust TASK=written_answer` grades it within its points, and a regrade keeps it."""
+    from nbgrader.api import Gradebook
+
+    from aiterms.grading.adjust import adjust
+    from aiterms.grading.grade import grade
+
+    course, inbox = make_course(tmp_path), tmp_path / "inbox"
+    solution = answer_cells(read(SOURCE))
+    release = read(RELEASE)
+    cell = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
+    assert cell.cell_type == "markdown" and cell.source.strip() == "YOUR ANSWER HERE", "the release hides the rubric"
+    submit(inbox, "alice", {**solution, "written_answer": "Each token adds a negative log-probability ..."})
+    table = grade(inbox, course, jobs=1)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        g = gb.find_grade("written_answer", A, A, "alice")
+        assert g.auto_score is None and g.needs_manual_grade and g.max_score == 1
+    assert scores(course, A)["alice"] == FULL, "the judge's points do not include the written answer"
+    assert "written answers (graded by hand in formgrader, not in the points above): 0 of 1 graded" in table
+    with pytest.raises(SystemExit, match="out of range"):
+        adjust("alice", A, "written_answer", 2.0, course=course)
+    assert "1 / 1 now" in adjust("alice", A, "written_answer", 1.0, "clear and complete", course)
+    assert grades_csv(course)["alice"] == 11.0
+    table = grade(inbox, course, jobs=1)  # unchanged: the hand-given point stays
+    assert scores(course, A, written=True)["alice"]["written_answer"] == 1.0
+    assert "1 of 1 graded" in table

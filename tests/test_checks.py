@@ -18,8 +18,12 @@ def test_tasks_match_the_notebook(assignment):
     """Every task's test cell and points are the notebook's; every answer cell has a task."""
     nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
     meta = [c["metadata"]["nbgrader"] for c in nb["cells"] if "nbgrader" in c["metadata"]]
-    points = {m["grade_id"]: m["points"] for m in meta if m.get("grade")}
-    answers = {m["grade_id"] for m in meta if m.get("solution")}
+    written = [c["metadata"]["nbgrader"] for c in nb["cells"] if c["cell_type"] == "markdown"
+               and c["metadata"].get("nbgrader", {}).get("solution")]
+    assert [(m["grade_id"], m.get("grade"), m.get("points")) for m in written] == [("written_answer", True, 1)], \
+        "one written answer per exercise, graded by hand, 1 point"
+    points = {m["grade_id"]: m["points"] for m in meta if m.get("grade") and m not in written}
+    answers = {m["grade_id"] for m in meta if m.get("solution") and m not in written}
     tasks = grading.tasks(assignment)
     assert {t.test_cell: t.points for t in tasks} == points
     assert {t.function for t in tasks} == answers

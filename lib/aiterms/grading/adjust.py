@@ -5,7 +5,8 @@ It writes what formgrader's manual grading writes: the test cell's ``manual_scor
 judge's points for that task), and a ``manual_comment`` on the task's answer cell; then regenerates the learner's
 feedback and ``grades.csv``. A later ``make grade`` keeps it as long as the learner's submitted notebook is the one
 that was graded, and drops it (saying so in the summary and ``grading-log.csv``) if they submitted a new one.
-``--clear`` gives the task back the judge's points.
+``--clear`` gives the task back the judge's points. ``TASK=written_answer`` grades the exercise's written answer (a
+Markdown cell that only people grade; formgrader lists the ungraded ones), with the same rules.
 """
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ from pathlib import Path
 
 from aiterms import grading
 from aiterms.grading.course import ROOT
+
+
+#: the grade id of each exercise's written answer (a Markdown cell graded by hand; never part of the judge's points)
+WRITTEN = "written_answer"
+
+
+def written_points(assignment: str) -> float:
+    """The points of the assignment's written answer cell, from its source notebook."""
+    import json
+    nb = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
+    for c in nb["cells"]:
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") == WRITTEN:
+            return float(meta["points"])
+    raise SystemExit(f"assignment {assignment} has no written answer")
 
 
 def adjust(student: str, assignment: str, task: str, score: float | None, comment: str | None = None,
@@ -29,9 +45,12 @@ def adjust(student: str, assignment: str, task: str, score: float | None, commen
         raise SystemExit(f"unknown assignment {assignment!r}; the course's are: {', '.join(grading.ASSIGNMENTS)}")
     tasks = grading.tasks(assignment)
     found = [t for t in tasks if task in (t.function, t.test_cell)]
+    if task in ("written", WRITTEN):   # the written answer: graded by hand only, worth its cell's points
+        from types import SimpleNamespace
+        found = [SimpleNamespace(function=WRITTEN, test_cell=WRITTEN, points=written_points(assignment))]
     if not found:
         raise SystemExit(f"assignment {assignment} has no task {task!r}; its tasks are: "
-                         f"{', '.join(t.function for t in tasks)}")
+                         f"{', '.join(t.function for t in tasks)}, and the written answer ({WRITTEN})")
     t = found[0]
     if score is not None and not 0 <= score <= t.points:
         raise SystemExit(f"score {score:g} is out of range for {t.function}: expected 0 to {t.points:g}")

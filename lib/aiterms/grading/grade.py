@@ -431,13 +431,16 @@ def record(url: str, course: Path, results: list) -> None:
                 if notebook.name != sub.notebook.stem:
                     continue
                 for grade in notebook.grades:
-                    grade.auto_score = points.get(grade.name, 0.0)
+                    written = grade.name not in points       # a written answer: only the instructor grades it
+                    grade.auto_score = None if written else points[grade.name]
                     if grade.manual_score is not None:
-                        if unchanged:
-                            verdict.manual[grade.name] = grade.manual_score
-                        else:
+                        if not unchanged:
                             grade.manual_score, verdict.manual_dropped = None, True
-                    grade.needs_manual_grade = False
+                        elif not written:
+                            verdict.manual[grade.name] = grade.manual_score
+                    if written:
+                        verdict.written[grade.name] = grade.manual_score
+                    grade.needs_manual_grade = written and grade.manual_score is None
                 for comment in notebook.comments:
                     if comment.manual_comment is not None and not unchanged:
                         comment.manual_comment, verdict.manual_dropped = None, True
@@ -510,6 +513,10 @@ def summary(results: list, url: str) -> str:
                              f"{len(scores) - full - zero:>9}{zero:>6}{errored:>9}{by_hand:>9}")
             manual = [f"{sub.student} ({_manual_text(v)})" for sub, v, _ in rows if v.manual or v.manual_dropped]
             lines.append(f"set by hand: {', '.join(manual) if manual else 'none'}")
+            written = [score for _, v, _ in rows for score in v.written.values()]
+            if written:
+                lines.append(f"written answers (graded by hand in formgrader, not in the points above): "
+                             f"{sum(s is not None for s in written)} of {len(written)} graded")
             late = []
             for sub, _, _ in rows:
                 s = gb.find_submission(assignment, sub.student)

@@ -52,6 +52,8 @@ class Verdict:
     run_problem: str = ""                                      # why the in-kernel run did not reach the end
     manual: dict[str, float] = field(default_factory=dict)     # test cell -> score set by hand, kept (grade.record)
     manual_dropped: bool = False                               # scores set by hand were dropped: the notebook changed
+    written: dict[str, float | None] = field(default_factory=dict)  # written answer cell -> score by hand (None: not
+                                                                    # graded yet); never part of the judge's points
 
     @property
     def score(self) -> float:
