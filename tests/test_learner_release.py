@@ -86,7 +86,11 @@ def test_an_exercises_visible_tests_run_on_the_releases_library(release, tmp_pat
                                 text=True)
     assert "NotImplementedError" in handed_out.stdout + handed_out.stderr
     done = tmp_path / f"{A}.ipynb"
+    answers = answer_cells(read(ROOT / "solutions" / A / f"{A}.ipynb"))
+    nbformat.write(fill(read(release / "exercises" / A / f"{A}.ipynb"), answers), done)
+    unanswered = subprocess.run(nbgrader + [str(done)], cwd=release, env=env, capture_output=True, text=True)
+    assert "You did not provide a response" in unanswered.stdout, "validate reminds learners of the written answer"
     nbformat.write(fill(read(release / "exercises" / A / f"{A}.ipynb"),
-                        answer_cells(read(ROOT / "solutions" / A / f"{A}.ipynb"))), done)
+                        {**answers, "written_answer": "Each extra token adds a negative log-probability."}), done)
     solved = subprocess.run(nbgrader + [str(done)], cwd=release, env=env, capture_output=True, text=True)
     assert "Success! Your notebook passes all the tests." in solved.stdout, solved.stdout[-2000:] + solved.stderr[-2000:]
