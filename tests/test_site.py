@@ -388,6 +388,17 @@ def test_config_excludes_instructor_and_generated_folders():
     assert config["launch_buttons"].get("thebe") is False
 
 
+def test_every_glossary_term_links_to_its_chapter():
+    text = (ROOT / "book" / "glossary.md").read_text()
+    body = text.split("```{glossary}", 1)[1].split("\n```", 1)[0]
+    entries = [e for e in re.split(r"\n\n(?=[A-Z])", body.split(":sorted:", 1)[1].strip()) if e.strip()]
+    assert len(entries) > 40
+    unlinked = [e.splitlines()[0] for e in entries if not re.search(r"\*Chapters?:\* \{doc\}`[^`]+<\d\d-[a-z-]+>`", e)]
+    assert not unlinked, f"glossary terms without a chapter link: {unlinked}"
+    chapters = {p.stem for p in (ROOT / "book").glob("[0-9][0-9]-*.ipynb")}
+    assert set(re.findall(r"<(\d\d-[a-z-]+)>`", body)) <= chapters, "a glossary link to a chapter that does not exist"
+
+
 def test_claim_checks_are_hidden_from_readers():
     """The cells that assert the text's claims (id ending in "-check", or starting "# checks") run at every build
     and never show on the page (tag remove-cell)."""
