@@ -1,5 +1,6 @@
 """Chapters 7 and 8 at a larger scale than their pages can afford: reward-model accuracy against the number of
-comparisons on a big held-out set, best-of-N over-optimisation up to N = 64, and the AI judge's position bias.
+comparisons on a big held-out set, best-of-N over-optimisation up to N = 64, the AI judge's position bias, and the
+band of chapter 7's RL runs (GRPO against the learned reward, beta 0 and 0.5) over GRPO seeds 0-2.
 
     .venv/bin/python tools/bench_rlhf.py [--checkpoints checkpoints] [--quick]
 
@@ -81,6 +82,40 @@ def rows(checkpoints: str | Path = ROOT / "checkpoints", quick: bool = False) ->
                 "seconds": time.perf_counter() - start,
                 "result": f"P(first) {bias['first_preferred']:.3f}, consistency {bias['consistency']:.1%}, "
                           f"true-order agreement one order {agree(p_ab):.1%} / both orders {agree(both):.1%}"})
+    out += rl_band_rows(cot, direct, annotators, seeds=(0,) if quick else (0, 1, 2))
+    return out
+
+
+def rl_band_rows(cot, direct, annotators, seeds=(0, 1, 2)) -> list[dict]:
+    """Chapter 7's RLHF runs (its pairs, reward model and settings) for several GRPO seeds: the first and last 10
+    steps' means of the learned reward, the true utility and the right answers, per beta."""
+    import copy
+
+    import torch
+    from aiterms import arithmetic, grpo, preferences, reward_model
+    pairs = preferences.annotate(preferences.sample_pairs([cot, cot, direct], 384, digits=4, seed=7), annotators,
+                                 seed=7)
+    train = pairs.subset(slice(0, 256))
+    rm, _ = reward_model.train(cot, train.problems, *train.chosen_rejected(),
+                               reward_model.RewardModelConfig(epochs=3, lr=1e-3, seed=0))
+    problems = arithmetic.sample_problems(400, 4, seed=99, ops=("+", "-"))
+    out = []
+    for beta in (0.0, 0.5):
+        start, cells = time.perf_counter(), []
+        for seed in seeds:
+            config = grpo.GRPOConfig(steps=60, prompts_per_step=8, group_size=4, lr=1e-4, beta=beta, warmup=2,
+                                     max_new_tokens=48, seed=seed)
+            _, h = grpo.train(copy.deepcopy(cot), problems, config,
+                              reward_fn=lambda ps, rs: reward_model.rewards(rm, ps, rs).tolist(),
+                              track={"u": lambda ps, rs: [preferences.utility(p, r, annotators)
+                                                          for p, r in zip(ps, rs)]})
+            mean = lambda key, part: sum(part(h[key])) / len(part(h[key]))  # noqa: E731
+            first, last = (lambda xs: xs[:10]), (lambda xs: xs[-10:])
+            cells.append(f"seed {seed}: reward {mean('reward', first):.3f}->{mean('reward', last):.3f}, true utility "
+                         f"{mean('u', first):.2f}->{mean('u', last):.2f}, right {mean('correct', first):.0%}->"
+                         f"{mean('correct', last):.0%}")
+        out.append({"what": f"rlhf: GRPO against the learned reward, beta {beta:g}, 60 steps",
+                    "seconds": time.perf_counter() - start, "result": "; ".join(cells)})
     return out
 
 
