@@ -389,9 +389,16 @@ def test_config_excludes_instructor_and_generated_folders():
 
 
 def test_every_glossary_term_links_to_its_chapter():
+    """Two glossary blocks: the seed glossary's terms in its order, then the others from A to Z; every entry links
+    to its chapter."""
     text = (ROOT / "book" / "glossary.md").read_text()
-    body = text.split("```{glossary}", 1)[1].split("\n```", 1)[0]
-    entries = [e for e in re.split(r"\n\n(?=[A-Z])", body.split(":sorted:", 1)[1].strip()) if e.strip()]
+    blocks = [part.split("\n```", 1)[0] for part in text.split("```{glossary}")[1:]]
+    assert len(blocks) == 2 and ":sorted:" not in blocks[0] and ":sorted:" in blocks[1]
+    body = "\n\n".join(b.replace(":sorted:", "") for b in blocks)
+    entries = [e for b in blocks for e in re.split(r"\n\n(?=[A-Z])", b.replace(":sorted:", "").strip()) if e.strip()]
+    seed_order = [e.splitlines()[0] for e in re.split(r"\n\n(?=[A-Z])", blocks[0].strip())]
+    assert seed_order[:3] == ["Large-scale reinforcement learning", "Supervised fine-tuning (SFT)",
+                              "Artificial general intelligence (AGI)"] and seed_order[-1] == "Supervised training data"
     assert len(entries) > 40
     unlinked = [e.splitlines()[0] for e in entries if not re.search(r"\*Chapters?:\* \{doc\}`[^`]+<\d\d-[a-z-]+>`", e)]
     assert not unlinked, f"glossary terms without a chapter link: {unlinked}"
