@@ -108,13 +108,16 @@ def test_written_answers_are_graded_by_hand_and_kept(tmp_path):
     release = read(RELEASE)
     cell = next(c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "written_answer")
     assert cell.cell_type == "markdown" and cell.source.strip() == "YOUR ANSWER HERE", "the release hides the rubric"
-    submit(inbox, "alice", {**solution, "written_answer": "Each token adds a negative log-probability ..."})
+    submit(inbox, "alice", {**solution, "written_answer": "Each token adds a negative log-probability ..."
+                                                          "<script>window.planted = 1</script>"})
     table = grade(inbox, course, jobs=1)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         g = gb.find_grade("written_answer", A, A, "alice")
         assert g.auto_score is None and g.needs_manual_grade and g.max_score == 1
     assert scores(course, A)["alice"] == FULL, "the judge's points do not include the written answer"
     assert "written answers (graded by hand in formgrader, not in the points above): 0 of 1 graded" in table
+    feedback = (course / "feedback" / "alice" / A / f"{A}.html").read_text()
+    assert "negative log-probability" in feedback and "<script>window.planted" not in feedback, "sanitised"
     with pytest.raises(SystemExit, match="out of range"):
         adjust("alice", A, "written_answer", 2.0, course=course)
     assert "1 / 1 now" in adjust("alice", A, "written_answer", 1.0, "clear and complete", course)
