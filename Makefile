@@ -4,7 +4,7 @@ SHELL := /bin/bash
 REQUIREMENTS := requirements.txt requirements-dev.txt
 TORCH_INDEX :=   # the CPU wheel comes from pip's configuration here (a local find-links)
 SUBMISSIONS ?= submitted
-EXERCISE ?= 14-beam-search
+EXERCISE ?= 16-beam-search
 JOBS ?= 2
 # make models: where to write (checkpoints/ holds the released models; replacing them needs FORCE=1)
 OUT ?= _build/models
@@ -25,7 +25,7 @@ models: setup  ## retrain the course's models into OUT (default _build/models; O
 book: setup  ## set everything up and build the site into _build/html (from the released checkpoints: no training)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-check: setup  ## run an exercise's visible tests: make check EXERCISE=14-beam-search (nbgrader validate)
+check: setup  ## run an exercise's visible tests: make check EXERCISE=16-beam-search (nbgrader validate)
 	$(BIN)/nbgrader validate exercises/$(EXERCISE)/$(EXERCISE).ipynb
 
 test: setup  ## run every test (library, notebooks, nbgrader round trips, the built site)

@@ -13,7 +13,7 @@ from nbtools import ROOT, answer_cells, fill, make_course, read, scores
 
 pytestmark = pytest.mark.skipif(bool(sandbox.missing()), reason=f"no sandbox here: {sandbox.missing()}")
 
-A = "14-beam-search"
+A = "16-beam-search"
 RELEASE, SOURCE = ROOT / "exercises" / A / f"{A}.ipynb", ROOT / "solutions" / A / f"{A}.ipynb"
 FULL = {"test_greedy_decode": 2, "test_beam_step": 3, "test_beam_search": 5}
 
@@ -91,7 +91,7 @@ def test_adjust_says_what_is_wrong(tmp_path):
         adjust("bob", A, "beam_step", 4, course=course)
     from aiterms.grading.grade import db_url, register
     register(A, course, db_url(course), None)  # the assignment is in the gradebook; nobody's submission is
-    with pytest.raises(SystemExit, match="no graded submission of 14-beam-search by 'bob'"):
+    with pytest.raises(SystemExit, match="no graded submission of 16-beam-search by 'bob'"):
         adjust("bob", A, "beam_step", 1, course=course)
 
 

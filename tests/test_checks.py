@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiterms import grading
-from aiterms.grading.assignments import ex14_beam_search as ex14
+from aiterms.grading.assignments import ex16_beam_search as ex14
 from nbtools import ROOT
 
 
@@ -34,8 +34,8 @@ def test_tasks_match_the_notebook(assignment):
 
 @pytest.mark.parametrize("seed", [grading.PUBLIC_SEED, "salt-1", "salt-2"])
 def test_references_pass_their_own_checks(seed):
-    for t in grading.tasks("14-beam-search"):
-        cases = grading.draw_cases(t, "14-beam-search", seed)
+    for t in grading.tasks("16-beam-search"):
+        cases = grading.draw_cases(t, "16-beam-search", seed)
         assert len(cases) >= 20
         json.dumps(cases)  # plain data only
         for case in cases:
@@ -44,9 +44,9 @@ def test_references_pass_their_own_checks(seed):
 
 
 def test_cases_depend_on_the_seed_and_only_on_it():
-    t = grading.task("14-beam-search", "beam_search")
-    a = grading.draw_cases(t, "14-beam-search", "x")
-    assert a == grading.draw_cases(t, "14-beam-search", "x") != grading.draw_cases(t, "14-beam-search", "y")
+    t = grading.task("16-beam-search", "beam_search")
+    a = grading.draw_cases(t, "16-beam-search", "x")
+    assert a == grading.draw_cases(t, "16-beam-search", "x") != grading.draw_cases(t, "16-beam-search", "y")
 
 
 def tie_case():
@@ -73,7 +73,7 @@ def test_unknown_assignment_or_task():
     with pytest.raises(ValueError, match="assignment"):
         grading.tasks("99-nothing")
     with pytest.raises(ValueError, match="no task"):
-        grading.task("14-beam-search", "nothing")
+        grading.task("16-beam-search", "nothing")
 
 
 def run_answers(assignment: str, answers: dict[str, str]) -> dict:

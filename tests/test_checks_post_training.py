@@ -1,4 +1,4 @@
-"""aiterms.grading.assignments.ex06_post_training: the cases are plain data, the references pass their own checks, near-halves."""
+"""aiterms.grading.assignments.ex09_post_training: the cases are plain data, the references pass their own checks, near-halves."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from aiterms import grading
-from aiterms.grading.assignments import ex06_post_training as ex06
+from aiterms.grading.assignments import ex09_post_training as ex06
 
-A = "06-post-training"
+A = "09-post-training"
 
 
 @pytest.mark.parametrize("seed", [grading.PUBLIC_SEED, "salt-1", "salt-2"])

@@ -1,4 +1,4 @@
-"""aiterms.grading.assignments.ex02_supervised_data (exercise 2): the references pass their own checks, cases are plain data, and the
+"""aiterms.grading.assignments.ex03_supervised_data (exercise 3): the references pass their own checks, cases are plain data, and the
 property-based comparison of `split` accepts any leakage-free split and rejects the wrong ones."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import random
 import pytest
 
 from aiterms import grading
-from aiterms.grading.assignments import ex02_supervised_data as ex02
+from aiterms.grading.assignments import ex03_supervised_data as ex02
 
-A = "02-supervised-data"
+A = "03-supervised-data"
 
 
 @pytest.mark.parametrize("seed", [grading.PUBLIC_SEED, "salt-1", "salt-2", "salt-3"])

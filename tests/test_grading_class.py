@@ -22,7 +22,7 @@ from aiterms.grading import similarity
 
 from nbtools import ROOT, answer_cells, fill, make_course, read, scores
 
-A = "14-beam-search"
+A = "16-beam-search"
 SOURCE = ROOT / "solutions" / A / f"{A}.ipynb"
 RELEASE = ROOT / "exercises" / A / f"{A}.ipynb"
 FULL = {"test_greedy_decode": 2, "test_beam_step": 3, "test_beam_search": 5}

@@ -19,7 +19,7 @@ import tools_path  # noqa: F401 (tools/ on sys.path)
 from nbtools import ROOT, answer_cells, fill, read
 
 pytestmark = [pytest.mark.slow]
-A = "14-beam-search"
+A = "16-beam-search"
 DEV_ONLY = {"transformers", "trl", "stable-baselines3", "open-spiel", "pytest", "nbval", "selenium", "copydetect",
             "psycopg", "datasets", "pyarrow"}
 

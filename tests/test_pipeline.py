@@ -32,7 +32,7 @@ def test_every_stage_reports_and_exports(run):
     for stage in ("collection", "processing", "pretraining", "sft_cot", "sft_direct", "rl", "evaluation",
                   "reward_models"):
         assert stage in metrics["seconds"]
-    rl = metrics["rl"]  # chapter 16: GRPO from the step-by-step model, with its training curve
+    rl = metrics["rl"]  # chapter 7: GRPO from the step-by-step model, with its training curve
     assert "GRPO" in rl["stage"] and rl["digits"] == 3 and 0 < rl["problems"] <= 40
     assert rl["history"]["step"] == [1, 2] and rl["history"]["eval_step"] == [0, 2]
     assert rl["history"]["eval_pass@1"][0] == metrics["hard"]["greedy_pass@1"]
@@ -46,7 +46,7 @@ def test_every_stage_reports_and_exports(run):
     for name in ("pretrained", "sft-cot", "sft-direct", "rl-grpo"):
         model = GPT.load(out / f"{name}.pt")
         assert model.config.n_embd == 32
-    assert metrics["reward_models"]["train_responses"] == 6   # chapter 12: 3 problems x 2 sampled answers
+    assert metrics["reward_models"]["train_responses"] == 6   # chapter 14: 3 problems x 2 sampled answers
     for name in ("prm", "orm"):
         assert prm.load_reward_model(out / f"{name}.pt").head.out_features == 1
     assert all(word in pipeline.table(metrics) for word in ("SFT cot", "RL (GRPO)", "total"))

@@ -24,7 +24,7 @@ from nbtools import ROOT, answer_cells, fill, make_course, read
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(sandbox.missing()), reason=f"no sandbox here: {sandbox.missing()}")]
 
-ASSIGNMENTS = ("14-beam-search", "17-rejection-sampling")
+ASSIGNMENTS = ("16-beam-search", "17-rejection-sampling")
 UNPRIVILEGED = 65534  # nobody
 
 

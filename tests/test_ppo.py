@@ -264,8 +264,8 @@ def test_reference_passes_its_own_hidden_checks(seed):
     import json
 
     from aiterms import grading
-    for t in grading.tasks("15-ppo"):
-        cases = grading.draw_cases(t, "15-ppo", seed)
+    for t in grading.tasks("06-ppo"):
+        cases = grading.draw_cases(t, "06-ppo", seed)
         assert len(cases) >= 20
         json.dumps(cases)  # plain data only
         for case in cases:

@@ -42,8 +42,8 @@ MATHJAX = ROOT / "_vendor" / "mathjax" / "tex-chtml.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
-CHAPTER_PAGE = "book/14-beam-search.html"
-EXERCISE_PAGE = "exercises/14-beam-search/14-beam-search.html"
+CHAPTER_PAGE = "book/16-beam-search.html"
+EXERCISE_PAGE = "exercises/16-beam-search/16-beam-search.html"
 
 # Strings that only appear in nbgrader sources (solutions/): none may reach the site.
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "solutions/")
@@ -355,14 +355,14 @@ def test_bibliography_lists_the_references(build):
 @pytest.mark.slow
 def test_api_reference_documents_the_library_and_links_both_ways(build):
     """One page per module with every public function (autodoc ran: signatures, not the directive's text); chapter
-    13 links to aiterms.mcts.search, and the module page links back to the chapter."""
+    15 links to aiterms.mcts.search, and the module page links back to the chapter."""
     mcts = _file_text(HTML / "book/api/aiterms.mcts.html")
     for name in ("search", "select_ucb", "backup", "ucb_score", "puct_score", "root_parallel", "MCTSConfig"):
         assert f'id="aiterms.mcts.{name}"' in mcts, f"the API page of aiterms.mcts does not document {name}"
     assert "automodule" not in mcts and "{cite}" not in mcts and ":cite:" not in mcts, "a directive or role leaked"
-    assert 'href="../13-mcts.html"' in mcts, "the module page does not link back to chapter 13"
-    chapter = _file_text(HTML / "book/13-mcts.html")
-    assert 'href="api/aiterms.mcts.html#aiterms.mcts.search"' in chapter, "chapter 13 does not link to search()"
+    assert 'href="../15-mcts.html"' in mcts, "the module page does not link back to chapter 15"
+    chapter = _file_text(HTML / "book/15-mcts.html")
+    assert 'href="api/aiterms.mcts.html#aiterms.mcts.search"' in chapter, "chapter 15 does not link to search()"
     for module in sorted(p.stem for p in (ROOT / "lib/aiterms").glob("*.py") if p.stem != "__init__"):
         assert (HTML / f"book/api/aiterms.{module}.html").is_file(), f"no API page for aiterms.{module}"
 
@@ -378,7 +378,7 @@ def test_config_excludes_instructor_and_generated_folders():
     execute = config["execute"]
     assert execute["execute_notebooks"] == "cache" and execute["allow_errors"] is False
     assert execute["timeout"] > 0
-    release = PurePosixPath(ROOT.as_posix()) / "exercises/14-beam-search/14-beam-search.ipynb"
+    release = PurePosixPath(ROOT.as_posix()) / "exercises/16-beam-search/16-beam-search.ipynb"
     assert any(release.match(p) for p in execute["exclude_patterns"]), "release notebooks would be executed"
     assert not any((PurePosixPath(ROOT.as_posix()) / CHAPTER_PAGE.replace(".html", ".ipynb")).match(p)
                    for p in execute["exclude_patterns"]), "chapter notebooks would not be executed"
@@ -434,6 +434,34 @@ def test_toc_lists_only_existing_pages():
     for f in files:
         assert not f.startswith(("solutions/", "submitted/", "autograded/", "feedback/")), f
         assert any((ROOT / f"{f}{ext}").is_file() for ext in (".md", ".ipynb")), f"_toc.yml lists {f}: no such page"
+
+
+
+def test_one_chapter_order_everywhere():
+    """Titles, file names, the sidebar, the intro's table, the exercises and the assignment ids follow one order:
+    chapter N is book/NN-topic.ipynb, titled "N. ...", listed N-th in the sidebar and the intro, with
+    exercises/NN-topic/NN-topic.ipynb titled "Exercise N: ..." and assignment NN-topic."""
+    sys.path.insert(0, str(ROOT / "lib"))
+    from aiterms.grading.course import ASSIGNMENTS
+
+    pages = sorted(p.stem for p in (ROOT / "book").glob("[0-9][0-9]-*.ipynb"))
+    assert [int(p[:2]) for p in pages] == list(range(1, len(pages) + 1)), pages
+    assert ASSIGNMENTS == pages, "assignment ids and chapter files differ"
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    in_toc = [c["file"].removeprefix("book/") for part in toc["parts"] for c in part["chapters"]
+              if re.fullmatch(r"book/\d\d-.*", c["file"])]
+    assert in_toc == pages, "the sidebar does not list the chapters in their order"
+    intro = re.findall(r"^\| (\d+) \| \*\*\{doc\}`[^<]*<(\d\d-[^>]+)>`", (ROOT / "book/intro.md").read_text(), re.M)
+    assert [(int(n), stem) for n, stem in intro] == [(int(p[:2]), p) for p in pages], "the intro's table"
+    for page in pages:
+        n = int(page[:2])
+        for path, title in ((ROOT / "book" / f"{page}.ipynb", f"# {n}. "),
+                            (ROOT / "exercises" / page / f"{page}.ipynb", f"# Exercise {n}: "),
+                            (ROOT / "solutions" / page / f"{page}.ipynb", f"# Exercise {n}: ")):
+            cells = json.loads(path.read_text())["cells"]
+            heads = [line for c in cells if c["cell_type"] == "markdown"
+                     for line in "".join(c["source"]).splitlines() if line.startswith("# ")]
+            assert heads and heads[0].startswith(title), f"{path.relative_to(ROOT)}: {heads[:1]} (expected {title!r})"
 
 
 # --------------------------------------------------------------------------- in a browser
@@ -555,13 +583,13 @@ def test_chapter_page_renders_math_and_images_offline(build, site_url, browser):
     broken = [src for src, width, _ in images if not width]
     assert not broken, f"images that did not load: {broken}"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(SCREENSHOTS / "14-beam-search.png"))
+    browser.save_screenshot(str(SCREENSHOTS / "16-beam-search.png"))
     # and the first displayed equation and the first figure, to look at
     for name, selector in (("math", "mjx-container[display='true'], mjx-container"), ("figure", "article img")):
         if browser.execute_script(
                 f"const e = document.querySelector({selector!r}); if (e) e.scrollIntoView({{block: 'center'}});"
                 " return !!e"):
-            browser.save_screenshot(str(SCREENSHOTS / f"14-beam-search-{name}.png"))
+            browser.save_screenshot(str(SCREENSHOTS / f"16-beam-search-{name}.png"))
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, f"console errors: {severe}"
     problems = _network_problems(browser, site_url)

@@ -66,14 +66,14 @@ def time_book() -> list[dict]:
 
 
 def synthetic_class(inbox: Path, course: Path, size: int = 60) -> dict[str, str]:
-    """A class of chapter 14 mixing correct (1/3), wrong (1/3) and faulty or cheating (1/3) submissions."""
+    """A class of chapter 16 mixing correct (1/3), wrong (1/3) and faulty or cheating (1/3) submissions."""
     sys.path.insert(0, str(ROOT / "tests"))
     import nbformat
     from nbtools import answer_cells, fill, read
     from test_grading_class import hostile
-    from wrong.ex14_beam_search import WRONG
+    from wrong.ex16_beam_search import WRONG
 
-    name = "14-beam-search"
+    name = "16-beam-search"
     release, solution = read(ROOT / "exercises" / name / f"{name}.ipynb"), answer_cells(
         read(ROOT / "solutions" / name / f"{name}.ipynb"))
     wrong = [{task: src} for task, variants in WRONG.items() for src in variants.values()]

@@ -1,4 +1,4 @@
-"""Chapter 11's measurements: KV cache speed-up, batching throughput and latency, static vs continuous batching,
+"""Chapter 13's measurements: KV cache speed-up, batching throughput and latency, static vs continuous batching,
 quantized weights; every configuration at measured equal accuracy.
 
     .venv/bin/python tools/bench_effective_scaling.py

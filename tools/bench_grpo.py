@@ -1,4 +1,4 @@
-"""Chapter 16's measurements: GRPO on the arithmetic model for 3 minutes, and PPO vs GRPO storage and speed.
+"""Chapter 7's measurements: GRPO on the arithmetic model for 3 minutes, and PPO vs GRPO storage and speed.
 
     .venv/bin/python tools/bench_grpo.py [--checkpoint checkpoints/sft-cot.pt] [--minutes 3] [--only memory|train|lr|defaults]
 

@@ -1,6 +1,6 @@
-"""Benchmark: inference-time scaling of the step-by-step model on more problems than chapter 9's page uses.
+"""Benchmark: inference-time scaling of the step-by-step model on more problems than chapter 12's page uses.
 
-Same methods and the same unit of compute (generated tokens per problem) as ``book/09-inference-time-scaling.ipynb``:
+Same methods and the same unit of compute (generated tokens per problem) as ``book/12-inference-time-scaling.ipynb``:
 greedy, majority vote at N = 1..16, best-of-N with the ORM, the PRM and the exact checker (oracle), step beam search
 guided by the PRM, MCTS over steps with the exact checker (oracle), and the adaptive vote (stop once the answers
 agree) against fixed majority votes. Needs ``checkpoints/sft-cot.pt`` and the reward models ``checkpoints/prm.pt``,

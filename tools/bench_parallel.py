@@ -1,7 +1,7 @@
-"""Parallel speed-ups at equal work per process, on this machine's cores: what chapters 1 and 13 measure live.
+"""Parallel speed-ups at equal work per process, on this machine's cores: what chapters 1 and 15 measure live.
 
 Rows:
-* root-parallel MCTS (chapter 13): one search of 3,000 simulations on a connect-four position in one process,
+* root-parallel MCTS (chapter 15): one search of 3,000 simulations on a connect-four position in one process,
   against two such searches (different seeds) in two processes of a pool started beforehand; simulations per second
   of wall time, best of 3 runs each (the least disturbed), and the CPU cores the two searches used on average;
 * data-parallel REINFORCE (chapter 1, ``aiterms.distributed`` under ``torchrun``): 1 and 2 processes with the same

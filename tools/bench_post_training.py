@@ -1,4 +1,4 @@
-"""Chapter 6's measurements: int8/int4 quantization next to torch's dynamic quantization, and DPO before/after.
+"""Chapter 9's measurements: int8/int4 quantization next to torch's dynamic quantization, and DPO before/after.
 
     .venv/bin/python tools/bench_post_training.py [--checkpoint checkpoints/sft-cot.pt] [--only quant|dpo]
 

@@ -1,4 +1,4 @@
-"""Chapter 12's measurements: training the PRM and the ORM, Monte Carlo label quality, and choosing answers with them.
+"""Chapter 14's measurements: training the PRM and the ORM, Monte Carlo label quality, and choosing answers with them.
 
     .venv/bin/python tools/bench_prm.py [--checkpoint checkpoints/sft-cot.pt] [--out /tmp/bench-prm] [--n 4 16]
 

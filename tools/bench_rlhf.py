@@ -1,6 +1,6 @@
-"""Chapters 7 and 8 at a larger scale than their pages can afford: reward-model accuracy against the number of
+"""Chapters 10 and 11 at a larger scale than their pages can afford: reward-model accuracy against the number of
 comparisons on a big held-out set, best-of-N over-optimisation up to N = 64, the AI judge's position bias, and the
-band of chapter 7's RL runs (GRPO against the learned reward, beta 0 and 0.5) over GRPO seeds 0-2.
+band of chapter 10's RL runs (GRPO against the learned reward, beta 0 and 0.5) over GRPO seeds 0-2.
 
     .venv/bin/python tools/bench_rlhf.py [--checkpoints checkpoints] [--quick]
 
@@ -87,7 +87,7 @@ def rows(checkpoints: str | Path = ROOT / "checkpoints", quick: bool = False) ->
 
 
 def rl_band_rows(cot, direct, annotators, seeds=(0, 1, 2)) -> list[dict]:
-    """Chapter 7's RLHF runs (its pairs, reward model and settings) for several GRPO seeds: the first and last 10
+    """Chapter 10's RLHF runs (its pairs, reward model and settings) for several GRPO seeds: the first and last 10
     steps' means of the learned reward, the true utility and the right answers, per beta."""
     import copy
 

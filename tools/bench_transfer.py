@@ -1,4 +1,4 @@
-"""Benchmark of chapter 4 (AGI and narrow AI): the transfer experiment of the demo, for several seeds.
+"""Benchmark of chapter 2 (AGI and narrow AI): the transfer experiment of the demo, for several seeds.
 
 For each seed: train one PPO policy per task (CartPole, Acrobot, the hole-free grid world, with the demo's budgets),
 evaluate every policy in every task and a random policy, and report the time, each policy's own return against the
@@ -23,7 +23,7 @@ TASKS = {
     "Acrobot": lambda: gym.make("Acrobot-v1"),
     "GridWorld": lambda: GridWorld(holes=(), step_reward=-0.05),
 }
-STEPS = {"CartPole": 12_000, "Acrobot": 16_000, "GridWorld": 8_000}  # as in book/04-agi-narrow-ai.ipynb
+STEPS = {"CartPole": 12_000, "Acrobot": 16_000, "GridWorld": 8_000}  # as in book/02-agi-narrow-ai.ipynb
 EPISODES = 10
 
 
@@ -40,7 +40,7 @@ def experiment(seed: int) -> dict:
     T = transfer_matrix(returns, rand)
     off = np.where(np.eye(len(names), dtype=bool) | np.isnan(T), -np.inf, T)
     i, j = np.unravel_index(np.argmax(off), off.shape)
-    return {"what": f"ch04 transfer experiment, seed {seed}", "seconds": time.perf_counter() - start,
+    return {"what": f"ch02 transfer experiment, seed {seed}", "seconds": time.perf_counter() - start,
             "training s": f"{trained:.1f}",
             "own vs random": ", ".join(f"{n} {returns[i, i]:.1f}/{rand[i]:.1f}" for i, n in enumerate(names)),
             "mean gap": f"{np.nanmean(generalisation_gap(T)):.2f}",

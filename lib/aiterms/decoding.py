@@ -5,7 +5,7 @@ The language-model protocol used across the course is deliberately tiny::
     model(input_ids: LongTensor (N, T)) -> logits: FloatTensor (N, V)
 
 A model is any callable that takes a batch of N token sequences of equal length T and returns the logits of the
-*next* token for each of them (V = vocabulary size). The n-gram model of chapter 14, the random bigram model used
+*next* token for each of them (V = vocabulary size). The n-gram model of chapter 16, the random bigram model used
 by the exercises' hidden tests and the tiny transformer of later chapters all follow it, and so does a Hugging Face
 model wrapped as ``lambda ids: hf_model(ids).logits[:, -1, :]``.
 

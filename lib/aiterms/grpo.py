@@ -231,7 +231,7 @@ def train(policy: GPT, problems: Sequence[arithmetic.Problem], config: GRPOConfi
     ``loss_type`` "grpo" and "dr_grpo" the averaged gradient is exactly the gradient of the whole batch.
 
     ``reward_fn(problems, responses)`` replaces the verifiable reward with any other, e.g. a learned reward model
-    (RLHF, chapter 7): it gets the problem of each sampled response and the responses, and returns one reward each.
+    (RLHF, chapter 10): it gets the problem of each sampled response and the responses, and returns one reward each.
     ``track``: more per-step means for the history, ``{name: scorer}`` with scorers of the same form (e.g. the true
     utility a learned reward stands for), computed on the sampled responses and never used for training.
 

@@ -17,7 +17,7 @@ import torch
 
 BOS, EOS = "<bos>", "<eos>"
 
-#: Chapter 14's corpus. After "i am going to the", "store" is the most frequent word (5 of 10), then "park" (3),
+#: Chapter 16's corpus. After "i am going to the", "store" is the most frequent word (5 of 10), then "park" (3),
 #: then "beach" (2). But "store" is followed by four different phrases (in five sentences), while "park" is always
 #: followed by "at noon": greedy decoding takes "store" and ends with a less likely sentence than beam search finds.
 TOY_CORPUS: tuple[str, ...] = (

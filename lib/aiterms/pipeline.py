@@ -12,7 +12,7 @@
    steps. *When* that happens is chaotic (it moves by hundreds of steps between seeds and CPU kernels, because the
    model learns the harder size in a sudden rise); *where* the model is then is not, so RL always starts from a model
    that is right about half of the time on the hard problems. The direct model trains as many steps.
-5. **RL**: GRPO (chapter 16, :mod:`aiterms.grpo`) from the step-by-step SFT model, on ``hard_digits`` problems that
+5. **RL**: GRPO (chapter 7, :mod:`aiterms.grpo`) from the step-by-step SFT model, on ``hard_digits`` problems that
    are not in the held-out hard set, rewarded for a right answer (plus a little for the format); its greedy pass@1 on
    the held-out hard set is logged during training (``metrics["rl"]["history"]``).
 6. **Evaluation**: greedy accuracy by problem size on the held-out test problems, for the three models; on a harder
@@ -20,7 +20,7 @@
    point of reinforcement learning (``hard``), and the same after GRPO (``hard_rl``).
 7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``, ``rl-grpo.pt``) and
    ``metrics.json`` in ``out``.
-8. **Reward models** (chapters 9 and 12, :func:`aiterms.prm.train_reward_models`): a process reward model and an
+8. **Reward models** (chapters 12 and 14, :func:`aiterms.prm.train_reward_models`): a process reward model and an
    outcome reward model for the step-by-step model's answers (``prm.pt``, ``orm.pt``; ``metrics["reward_models"]``).
    **Deployment**: ``python -m aiterms.serve --checkpoint <out>/sft-cot.pt``.
 
@@ -55,8 +55,8 @@ from aiterms.sft import TrainConfig, pretrain_examples, sft_examples, train
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, GPTConfig
 
-#: what the RL stage is (chapter 16); ``metrics["rl"]["stage"]``
-RL_STAGE = "GRPO (chapter 16) from sft-cot on hard_digits problems"
+#: what the RL stage is (chapter 7); ``metrics["rl"]["stage"]``
+RL_STAGE = "GRPO (chapter 7) from sft-cot on hard_digits problems"
 #: ``metrics["rl"]`` when the stage is skipped (``PipelineConfig.rl = None``)
 RL_SKIPPED = "not run (PipelineConfig.rl is None)"
 
@@ -96,12 +96,12 @@ class PipelineConfig:
     rl_ready: float | None = 0.5
     rl_ready_problems: int = 200
     rl_ready_every: int = 50
-    # the RL stage (chapter 16; None: skip): Dr. GRPO's settings (no std scaling, a constant normaliser, no KL) and a
+    # the RL stage (chapter 7; None: skip): Dr. GRPO's settings (no std scaling, a constant normaliser, no KL) and a
     # learning rate decaying to 0, which rose fastest on this task in tools/bench_grpo.py
     rl: grpo.GRPOConfig | None = field(default_factory=lambda: grpo.GRPOConfig(
         steps=200, eval_every=50, loss_type="dr_grpo", scale_std=False, beta=0.0, lr=2e-4, decay=True))
     rl_pool: int = 4000                        # hard_digits problems drawn for RL (minus the held-out hard set)
-    # chapter 12's PRM and ORM (None: skip)
+    # chapter 14's PRM and ORM (None: skip)
     reward_models: prm.PRMConfig | None = field(default_factory=lambda: prm.PRMConfig(steps=300, lr=1e-3,
                                                                                        val_problems=100))
 
@@ -334,7 +334,7 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
         models["rl"].save(out / "rl-grpo.pt", stage="rl-grpo", accuracy=metrics["rl_accuracy"],
                           hard_greedy_pass_at_1=metrics["hard_rl"]["greedy_pass@1"])
 
-    # 8. reward models for search and selection (chapters 9 and 12): a process and an outcome reward model, trained
+    # 8. reward models for search and selection (chapters 12 and 14): a process and an outcome reward model, trained
     #    on the step-by-step model's answers to hard_digits problems labelled by Monte Carlo rollouts
     start = time.perf_counter()
     if config.reward_models is not None:
@@ -361,7 +361,7 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
 @dataclass(frozen=True)
 class Band:
     """A metric of :func:`run` that the book relies on, and the range the book states for it: every run (seeds 0-2,
-    under two CPU kernels: ``tools/bench_robustness.py``) must land inside, and chapter 5 asserts that the released
+    under two CPU kernels: ``tools/bench_robustness.py``) must land inside, and chapter 8 asserts that the released
     checkpoints' value is inside."""
 
     label: str
@@ -406,7 +406,7 @@ BANDS: tuple[Band, ...] = (
     Band("after RL: 4-digit greedy pass@1", lambda m: m["hard_rl"]["greedy_pass@1"], 0.65),
     Band("after RL: 3-digit accuracy", lambda m: m["rl_accuracy_by_digits"]["3"], 0.9),
     # the reward models are small and trained for seconds on a few hundred answers: weak, at times no better than
-    # chance (chapters 9 and 12 say so)
+    # chance (chapters 12 and 14 say so)
     Band("PRM step AUC", lambda m: m["reward_models"]["prm_step_auc"], 0.45, 0.8, percent=False),
     Band("ORM outcome AUC", lambda m: m["reward_models"]["orm_outcome_auc"], 0.35, 0.8, percent=False),
 )

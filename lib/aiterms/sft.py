@@ -88,7 +88,7 @@ def train(model: GPT, examples: Sequence[tuple[list[int], list[int], list[int]]]
     :func:`aiterms.distributed.data_parallel` does), every rank draws the same batch and computes the loss of its
     share ``idx[rank::W]``. The loss of the whole batch is the mean over *all* its response tokens,
     ``sum_r n_r L_r / N`` (``n_r`` tokens on rank ``r``, ``N`` in all), not the mean of the ranks' means: so each rank
-    scales its loss by ``W n_r / N`` before the gradients are averaged (the micro-batch trap of chapter 3). ``until``
+    scales its loss by ``W n_r / N`` before the gradients are averaged (the micro-batch trap of chapter 4). ``until``
     must give the same answer on every rank (evaluate a share on each and sum, as the pipeline does).
     """
     from aiterms.distributed import all_sum, average_gradients, rank_and_world

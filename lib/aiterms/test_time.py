@@ -15,7 +15,7 @@ One model, one set of problems, several ways to turn more compute into accuracy 
   keep the ``beam_width`` best partial responses by a step scorer, extend each by ``expand`` sampled next steps,
   rescore, repeat;
 * **MCTS over steps** (:func:`aiterms.step_search.step_mcts`);
-* the reward models themselves come from :mod:`aiterms.prm` (chapter 12); :func:`prm_scorer` turns a PRM into the
+* the reward models themselves come from :mod:`aiterms.prm` (chapter 14); :func:`prm_scorer` turns a PRM into the
   step scorer that beam search needs, and :func:`pairwise_accuracy` measures what best-of-N needs from a scorer:
   ranking a right response above a wrong one *to the same question*;
 * **adaptive sampling** (:func:`adaptive_vote`): sample in small batches and stop as soon as the answers agree,

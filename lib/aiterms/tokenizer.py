@@ -152,7 +152,7 @@ def collate(examples: Sequence[tuple[Sequence[int], Sequence[int], Sequence[int]
 def encode_pair(prompt: str, response: str, max_len: int, tokenizer: CharTokenizer | None = None
                 ) -> tuple[list[int], list[int], list[int]]:
     """``(ids, labels, response_mask)`` of one supervised example: see :meth:`CharTokenizer.encode_pair`, which
-    calls this function (so that one function holds the layout; exercise 3 asks learners to write it)."""
+    calls this function (so that one function holds the layout; exercise 4 asks learners to write it)."""
     tok = TOKENIZER if tokenizer is None else tokenizer
     check_positive_int("max_len", max_len)
     prompt_part = tok.encode_prompt(prompt)                 # <bos> prompt <sep>

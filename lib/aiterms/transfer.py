@@ -1,6 +1,6 @@
 """Narrow and general: one learning algorithm, several tasks, and how badly each trained policy transfers.
 
-Chapter 4 trains one policy per task with the same algorithm (PPO) and then lets *every* policy act in *every*
+Chapter 2 trains one policy per task with the same algorithm (PPO) and then lets *every* policy act in *every*
 task. Two pieces make that possible and measurable.
 
 **A shared interface.** Tasks differ in what the agent sees (CartPole: 4 numbers, Acrobot: 6, a grid world: a cell

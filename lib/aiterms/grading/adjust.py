@@ -92,7 +92,7 @@ def adjust(student: str, assignment: str, task: str, score: float | None, commen
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("student")
-    parser.add_argument("assignment", help="e.g. 14-beam-search")
+    parser.add_argument("assignment", help="e.g. 16-beam-search")
     parser.add_argument("task", help="the task's function name (e.g. beam_step) or its test cell")
     parser.add_argument("score", nargs="?", type=float, help="the points to give (0 to the task's maximum)")
     parser.add_argument("--comment", help="a comment the learner sees on the task's answer cell")

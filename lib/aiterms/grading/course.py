@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 
 
 def module_name(assignment: str) -> str:
-    """``"14-beam-search"`` -> ``"ex14_beam_search"``."""
+    """``"16-beam-search"`` -> ``"ex16_beam_search"``."""
     return "ex" + assignment.replace("-", "_")
 
 

@@ -4,7 +4,7 @@ A :class:`Task` says what a graded task is: the learner's function, its points, 
 data (numbers, lists, dicts: never objects), how to turn a case into a call, the reference implementation, how to
 compare results, and which ``aiterms`` functions the learner must not call.
 
-* In the notebook, a task's hidden test cell is one line, ``check_task("14-beam-search", "greedy_decode",
+* In the notebook, a task's hidden test cell is one line, ``check_task("16-beam-search", "greedy_decode",
   greedy_decode)``: it draws the *public* cases and compares in the kernel, so the feedback can say what went wrong.
 * At grading, the judge (``aiterms.grading.judge``) draws *secret* cases (seeded by the course's grading salt),
   computes the reference outputs in a trusted process, runs the learner's code in a sandboxed process that only gets the cases and

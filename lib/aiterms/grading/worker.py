@@ -7,7 +7,7 @@ cells a task needs run, never every cell on its own.
 
 Request::
 
-    {"assignment": "14-beam-search", "setup": [trusted source cells], "cells": [learner code cells],
+    {"assignment": "16-beam-search", "setup": [trusted source cells], "cells": [learner code cells],
      "timeout": seconds per job, "budget": seconds for all the jobs together,
      "jobs": [{"function": "beam_step", "cells": [1, 2], "definer": 2, "cases": [{...}, ...]}]}
 
