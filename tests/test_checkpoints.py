@@ -11,7 +11,7 @@ import torch
 
 from aiterms import checkpoints, pipeline
 from aiterms.evaluation import solve
-from aiterms.ppo_lm import Critic
+from aiterms.prm import StepVerifier
 from aiterms.transformer import GPT
 
 METRICS = checkpoints.metrics()
@@ -24,7 +24,7 @@ def test_every_released_checkpoint_loads():
         assert isinstance(model, GPT) and not model.training
         assert model.config.n_embd == METRICS["config"]["n_embd"]
     for name in checkpoints.REWARD_MODELS:
-        assert isinstance(checkpoints.load_reward_model(name), Critic)
+        assert isinstance(checkpoints.load_reward_model(name), StepVerifier)
     assert checkpoints.load("sft-cot").metadata["stage"] == "sft-cot"
 
 

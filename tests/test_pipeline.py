@@ -47,8 +47,8 @@ def test_every_stage_reports_and_exports(run):
         model = GPT.load(out / f"{name}.pt")
         assert model.config.n_embd == 32
     assert metrics["reward_models"]["train_responses"] == 6   # chapter 14: 3 problems x 2 sampled answers
-    for name in ("prm", "orm"):
-        assert prm.load_reward_model(out / f"{name}.pt").head.out_features == 1
+    for name in prm.REWARD_MODELS:
+        assert prm.load_reward_model(out / f"{name}.pt").config.n_embd == 32
     assert all(word in pipeline.table(metrics) for word in ("SFT cot", "RL (GRPO)", "total"))
 
 

@@ -1,4 +1,4 @@
-"""aiterms.prm (and Critic.save/load of aiterms.ppo_lm): segments and labels by hand, MC labels against a greedy
+"""aiterms.prm (and StepVerifier.save/load): segments and labels by hand, MC labels against a greedy
 oracle, batched scores against one-row-at-a-time scores, aggregation and votes by hand and against majority vote,
 training, checkpoints, bad input."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiterms import checkpoints
 from aiterms import arithmetic, prm
 from aiterms.arithmetic import Problem
 from aiterms.evaluation import majority_vote
-from aiterms.ppo_lm import Critic
+from aiterms.prm import StepVerifier
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, GPTConfig, generate
 
@@ -104,28 +104,51 @@ def test_mc_labels_bad_input(kwargs, match):
 
 
 # ------------------------------------------------------------------------------------------- scoring
-def test_batched_scores_equal_one_row_at_a_time():
-    critic = Critic(tiny_policy(), seed=3)
+def slow_scores(verifier: StepVerifier, problem: Problem, response: str) -> list[float]:
+    """The module docstring's formula, one token at a time: q_t = sigmoid(alpha log p(x_t | x_<t) + beta) from the
+    verifier's language model, and score_k = the product of q_t from the first response token to segment k's end."""
+    prompt = TOKENIZER.encode_prompt(arithmetic.prompt(problem))
+    tokens = TOKENIZER.encode(response) + [TOKENIZER.eos_id]
+    log_score, out, ends = 0.0, [], set(prm.segment_positions(len(arithmetic.prompt(problem)), response))
+    for i, token in enumerate(tokens):
+        with torch.no_grad():
+            logits = verifier.lm(torch.tensor([prompt + tokens[:i]]))[0][0, -1]
+        logp = torch.log_softmax(logits.double(), -1)[token].item()
+        z = verifier.alpha.item() * logp + verifier.beta.item()
+        log_score += -math.log1p(math.exp(-z))
+        if len(prompt) + i in ends:
+            out.append(math.exp(log_score))
+    return out
+
+
+def test_batched_scores_equal_the_formula_token_by_token():
+    verifier = StepVerifier(tiny_policy(3))
     with torch.no_grad():
-        critic.head.bias.fill_(0.3)
+        verifier.alpha.fill_(0.7)
+        verifier.beta.fill_(2.5)
     problems = [Problem(47, 85), Problem(5, 3, "-"), Problem(1234, 999), Problem(47, 85)]
     responses = [RIGHT, "5-3-0=2|=2", "4+9+0=13|3+9+1=13|2+9+1=12|1+0+1=2|=2233", "7+5+0=12|4+8+1=13|=999"]
-    batched = prm.step_scores(critic, problems, responses, batch_size=3)
+    batched = prm.step_scores(verifier, problems, responses, batch_size=3)
     for p, r, scores in zip(problems, responses, batched):
-        ids = torch.tensor([TOKENIZER.encode_prompt(arithmetic.prompt(p)) + TOKENIZER.encode(r) + [TOKENIZER.eos_id]])
-        with torch.no_grad():
-            probs = torch.sigmoid(critic(ids))[0]
-        expected = [probs[i].item() for i in prm.segment_positions(len(arithmetic.prompt(p)), r)]
-        assert scores == pytest.approx(expected, abs=1e-5)
+        assert scores == pytest.approx(slow_scores(verifier, p, r), rel=1e-4)
         assert all(0 < s < 1 for s in scores)
+        assert all(a >= b for a, b in zip(scores, scores[1:]))       # a step is on track only if the ones before are
     # causal: two responses that share their first two steps share their first two scores
     assert batched[0][:2] == pytest.approx(batched[3][:2], abs=1e-6) and batched[0][2] != batched[3][2]
-    assert prm.outcome_scores(critic, problems, responses) == pytest.approx([s[-1] for s in batched])
+    assert prm.outcome_scores(verifier, problems, responses) == pytest.approx([s[-1] for s in batched])
+
+
+def test_an_untrained_verifier_is_the_policys_confidence():
+    """Built from the released step-by-step model, before any training, a wrong step already scores lower: the
+    policy rarely writes a wrong sum, so its probability of one is small."""
+    verifier = StepVerifier(GPT.load(SFT))
+    right, wrong = prm.step_scores(verifier, [Problem(47, 85)] * 2, [RIGHT, "7+5+0=13|4+8+1=13|=133"])
+    assert wrong[0] < 0.5 * right[0]
 
 
 def test_scoring_bad_input():
-    critic = Critic(tiny_policy())
-    with pytest.raises(ValueError, match="Critic"):
+    critic = StepVerifier(tiny_policy())
+    with pytest.raises(ValueError, match="StepVerifier"):
         prm.step_scores(tiny_policy(), [Problem(1, 2)], ["3"])
     with pytest.raises(ValueError, match="same length"):
         prm.step_scores(critic, [Problem(1, 2)], ["3", "4"])
@@ -189,9 +212,9 @@ def test_train_reward_model_fits_its_labels_and_checks_them():
     responses = [arithmetic.cot_response(p) for p in problems]
     responses[1] = responses[1].replace("=", "=1", 1)                   # a wrong first step
     labels = [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.5, 0.0]]
-    config = prm.PRMConfig(steps=40, batch_size=4, lr=3e-3)
+    config = prm.PRMConfig(steps=100, batch_size=4, lr=1e-2)
     model, losses = prm.train_reward_model(policy, problems, responses, labels, config)
-    assert len(losses) == 40 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert len(losses) == 100 and sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     scores = prm.step_scores(model, problems, responses)
     assert min(scores[0]) > 0.7 and max(scores[1]) < 0.3
     again, losses2 = prm.train_reward_model(policy, problems, responses, labels, config)
@@ -202,28 +225,32 @@ def test_train_reward_model_fits_its_labels_and_checks_them():
         prm.train_reward_model(policy, problems, responses, [[1.0, 1.0, 2.0]] + labels[1:], config)
 
 
-def test_critic_save_and_load(tmp_path):
-    critic = Critic(tiny_policy(), seed=1)
+def test_verifier_save_and_load(tmp_path):
+    verifier = StepVerifier(tiny_policy(1))
     with torch.no_grad():
-        critic.head.bias.fill_(0.5)
-    critic.save(tmp_path / "c.pt", kind="prm", metrics={"auc": 0.9})
-    loaded = Critic.load(tmp_path / "c.pt")
+        verifier.beta.fill_(0.5)
+    verifier.save(tmp_path / "v.pt", kind="prm", metrics={"auc": 0.9})
+    loaded = StepVerifier.load(tmp_path / "v.pt")
     ids = torch.tensor([[1, 4, 5, 14, 6, 16, 3, 7]])
-    assert torch.equal(loaded(ids), critic(ids)) and not loaded.training
+    assert torch.equal(loaded(ids), verifier(ids)) and not loaded.training
     assert loaded.metadata == {"kind": "prm", "metrics": {"auc": 0.9}}
     tiny_policy().save(tmp_path / "gpt.pt")
-    with pytest.raises(ValueError, match="Critic.save"):
-        Critic.load(tmp_path / "gpt.pt")
+    with pytest.raises(ValueError, match="StepVerifier.save"):
+        StepVerifier.load(tmp_path / "gpt.pt")
     with pytest.raises(FileNotFoundError, match="make models"):
         prm.load_reward_model(tmp_path / "missing.pt")
+    with pytest.raises(ValueError, match="GPT"):
+        StepVerifier("not a model")
 
 
 def test_train_reward_models_end_to_end(tmp_path):
     config = prm.PRMConfig(problems=3, samples_per_problem=2, val_problems=2, rollouts=2, steps=2, batch_size=4)
     metrics = prm.train_reward_models(SFT, tmp_path, config)
-    for name in ("prm.pt", "orm.pt"):
-        model = prm.load_reward_model(tmp_path / name)
-        assert model.metadata["kind"] == name[:3] and model.metadata["metrics"]["train_responses"] == 6
+    for name in prm.REWARD_MODELS:
+        model = prm.load_reward_model(tmp_path / f"{name}.pt")
+        assert model.metadata["kind"] == name and model.metadata["metrics"]["train_responses"] == 6
+    for name in ("prm", "prm_mc", "orm"):
+        assert metrics[f"{name}_step_auc"] is None or 0 <= metrics[f"{name}_step_auc"] <= 1
     assert 0 <= metrics["mc_agreement"] <= 1 and metrics["val_responses"] == 4
     assert metrics["config"]["rollouts"] == 2
 

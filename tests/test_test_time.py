@@ -272,8 +272,7 @@ def test_pairwise_accuracy_by_hand_and_against_a_slow_oracle():
 
 def test_prm_scorer_drops_the_empty_segment_of_a_prefix(model):
     from aiterms import prm
-    from aiterms.ppo_lm import Critic
-    critic = Critic(model, seed=0).eval()
+    critic = prm.StepVerifier(model).eval()
     p = Problem(58, 67, "+")
     score = tt.prm_scorer(critic)
     full = prm.step_scores(critic, [p], ["8+7+0=15|5+6+1=12|=125"])[0]

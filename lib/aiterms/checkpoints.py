@@ -10,7 +10,7 @@ the machine). Evaluating a checkpoint gives the same answers on every CPU; only 
 
     from aiterms import checkpoints
     sft = checkpoints.load("sft-cot")            # a GPT, eval mode
-    prm = checkpoints.load_reward_model("prm")   # a Critic
+    prm = checkpoints.load_reward_model("prm")   # an aiterms.prm.StepVerifier
     metrics = checkpoints.metrics()               # the pipeline run that made them
     test, hard = checkpoints.held_out()           # its held-out problems (never trained on)
 
@@ -26,9 +26,9 @@ from aiterms import arithmetic
 
 #: the folder of the released checkpoints: ``checkpoints/`` at the repository root
 RELEASED = Path(__file__).resolve().parents[2] / "checkpoints"
-#: language models (``GPT``) and reward models (``Critic``) in the release
+#: language models (``GPT``) and reward models (``aiterms.prm.StepVerifier``) in the release
 MODELS: tuple[str, ...] = ("pretrained", "sft-cot", "sft-direct", "rl-grpo")
-REWARD_MODELS: tuple[str, ...] = ("prm", "orm")
+REWARD_MODELS: tuple[str, ...] = ("prm", "prm-mc", "orm")
 REBUILD = "`git checkout -- checkpoints` restores the released ones; `make models OUT=checkpoints FORCE=1` retrains them"
 
 
@@ -65,11 +65,12 @@ def load(name: str):
 
 
 def load_reward_model(name: str):
-    """The reward model ``name`` (``"prm"`` or ``"orm"``), a :class:`~aiterms.ppo_lm.Critic` in eval mode."""
-    from aiterms.ppo_lm import Critic
+    """The reward model ``name`` (``"prm"``: a PRM trained on exact step labels, ``"prm-mc"``: on Monte Carlo labels,
+    ``"orm"``: an outcome reward model), an :class:`aiterms.prm.StepVerifier` in eval mode."""
+    from aiterms.prm import StepVerifier
     file = path(name)
     try:
-        return Critic.load(file)
+        return StepVerifier.load(file)
     except Exception as error:
         raise RuntimeError(f"checkpoint file {file} could not be loaded ({_why(error)}): {REBUILD}") from error
 

@@ -20,8 +20,9 @@
    point of reinforcement learning (``hard``), and the same after GRPO (``hard_rl``).
 7. **Export**: checkpoints (``pretrained.pt``, ``sft-cot.pt``, ``sft-direct.pt``, ``rl-grpo.pt``) and
    ``metrics.json`` in ``out``.
-8. **Reward models** (chapters 12 and 14, :func:`aiterms.prm.train_reward_models`): a process reward model and an
-   outcome reward model for the step-by-step model's answers (``prm.pt``, ``orm.pt``; ``metrics["reward_models"]``).
+8. **Reward models** (chapters 12 and 14, :func:`aiterms.prm.train_reward_models`): two process reward models (exact
+   and Monte Carlo step labels) and an outcome reward model for the step-by-step model's answers (``prm.pt``,
+   ``prm-mc.pt``, ``orm.pt``; ``metrics["reward_models"]``).
    **Deployment**: ``python -m aiterms.serve --checkpoint <out>/sft-cot.pt``.
 
 Deterministic for a seed, the CPU's float kernels, a number of torch threads per process (``threads``, default 1:
@@ -102,8 +103,7 @@ class PipelineConfig:
         steps=200, eval_every=50, loss_type="dr_grpo", scale_std=False, beta=0.0, lr=2e-4, decay=True))
     rl_pool: int = 4000                        # hard_digits problems drawn for RL (minus the held-out hard set)
     # chapter 14's PRM and ORM (None: skip)
-    reward_models: prm.PRMConfig | None = field(default_factory=lambda: prm.PRMConfig(steps=300, lr=1e-3,
-                                                                                       val_problems=100))
+    reward_models: prm.PRMConfig | None = field(default_factory=lambda: prm.PRMConfig(val_problems=100))
 
     @classmethod
     def from_dict(cls, values: dict) -> PipelineConfig:
@@ -334,8 +334,8 @@ def run(config: PipelineConfig, progress: bool = True) -> dict:
         models["rl"].save(out / "rl-grpo.pt", stage="rl-grpo", accuracy=metrics["rl_accuracy"],
                           hard_greedy_pass_at_1=metrics["hard_rl"]["greedy_pass@1"])
 
-    # 8. reward models for search and selection (chapters 12 and 14): a process and an outcome reward model, trained
-    #    on the step-by-step model's answers to hard_digits problems labelled by Monte Carlo rollouts
+    # 8. reward models for search and selection (chapters 12 and 14): two process reward models (exact and Monte Carlo
+    #    step labels) and an outcome reward model, trained on the step-by-step model's answers to 4-digit problems
     start = time.perf_counter()
     if config.reward_models is not None:
         rm = prm.train_reward_models(out / "sft-cot.pt", out, config.reward_models, progress=progress)
@@ -405,10 +405,11 @@ BANDS: tuple[Band, ...] = (
          percent=False),
     Band("after RL: 4-digit greedy pass@1", lambda m: m["hard_rl"]["greedy_pass@1"], 0.65),
     Band("after RL: 3-digit accuracy", lambda m: m["rl_accuracy_by_digits"]["3"], 0.9),
-    # the reward models are small and trained for seconds on a few hundred answers: weak, at times no better than
-    # chance (chapters 12 and 14 say so)
-    Band("PRM step AUC", lambda m: m["reward_models"]["prm_step_auc"], 0.45, 0.8, percent=False),
-    Band("ORM outcome AUC", lambda m: m["reward_models"]["orm_outcome_auc"], 0.35, 0.8, percent=False),
+    # the reward models (chapters 12 and 14): exact step labels give the best PRM, Monte Carlo labels a weaker one
+    Band("PRM (exact labels) step AUC", lambda m: m["reward_models"]["prm_step_auc"], 0.93, percent=False),
+    Band("PRM (exact) minus PRM (MC) step AUC", lambda m: m["reward_models"]["prm_step_auc"]
+         - m["reward_models"]["prm_mc_step_auc"], 0.03, percent=False),
+    Band("ORM outcome AUC", lambda m: m["reward_models"]["orm_outcome_auc"], 0.85, percent=False),
 )
 
 
@@ -459,8 +460,8 @@ def table(metrics: dict) -> str:
             k[len("sampled_"):], x[k]), s["evaluation"] if x is (hr or h) else float("nan")))
     if "reward_models" in metrics:
         r = metrics["reward_models"]
-        rows.append(("reward models", "PRM step AUC {:.2f}; outcome AUC: PRM {:.2f}, ORM {:.2f}".format(
-            r["prm_step_auc"] or float("nan"), r["prm_outcome_auc"] or float("nan"),
+        rows.append(("reward models", "step AUC: PRM {:.2f}, PRM (MC labels) {:.2f}; outcome AUC: ORM {:.2f}".format(
+            r["prm_step_auc"] or float("nan"), r["prm_mc_step_auc"] or float("nan"),
             r["orm_outcome_auc"] or float("nan")), s["reward_models"]))
     rows.append(("total", "wall clock", metrics.get("wall_seconds", sum(s.values()))))
     lines = [f"{'stage':<14}{'result':<72} seconds"]

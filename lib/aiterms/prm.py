@@ -18,12 +18,22 @@ out as everywhere in the course (``s = <bos> prompt <sep> response <eos>``, ``P 
     position of segment k = P + (index of the k-th "|" in response)     for k < K - 1
     position of segment K-1 = P + len(response)                         (the <eos>)
 
-**The network** is :class:`aiterms.ppo_lm.Critic` (a copy of the policy's transformer with a scalar head,
-``ids (N, T) -> (N, T)``), initialised from the policy; its output at a segment's position is a logit, and
-``sigmoid(logit)`` the score. The PRM minimises the binary cross-entropy against the MC labels at every segment, the
-ORM the same network's cross-entropy against the outcome at the last segment only::
+**The network** is a :class:`StepVerifier`: a copy of the policy (a language model) that reads the response token by
+token. Its probability of each written token, rescaled, is the chance ``q_t`` that token ``t`` is right when every
+token before it is right, and a segment's score is the chance that the response is still right after it::
 
-    PRM:  L = mean_{b, k} BCE(sigmoid(v[b, pos_bk]), y_bk)          ORM:  L = mean_b BCE(sigmoid(v[b, pos_b,K-1]), o_b)
+    z_t = alpha * log p_theta(x_t | x_<t) + beta,     q_t = sigmoid(z_t)          (theta, alpha, beta trained)
+    score_k = prod_{t = P}^{pos_k} q_t              (from the first response token to segment k's last token)
+
+So a verifier starts as the policy's own confidence in what was written (the generative verifiers of Zhang et al.,
+2024) and is then trained to tell right from wrong. Scores can only fall along a response: a step is on track only if
+every step before it is. Every model is trained with the binary cross-entropy of its segment scores against labels;
+a PRM on every segment, an ORM on the last segment only (the outcome)::
+
+    PRM:  L = mean_{b, k} BCE(score_bk, y_bk)          ORM:  L = mean_b BCE(score_b,K-1, o_b)
+
+The labels ``y`` are either the exact ones (:func:`true_step_labels`, what human step labels give in PRM800K) or the
+Monte Carlo estimates (Math-Shepherd).
 
 Because our steps can be checked exactly (:func:`aiterms.arithmetic.verify_steps`), :func:`true_step_labels` gives
 the truth the MC labels estimate, something no real-world dataset has.
@@ -41,17 +51,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Hashable, Sequence
 
+import copy
+
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from aiterms import arithmetic
 from aiterms.decoding import check_positive_int
-from aiterms.ppo_lm import Critic
 from aiterms.tokenizer import TOKENIZER
 from aiterms.transformer import GPT, generate_batch
 
-__all__ = ["AGGREGATIONS", "PRMConfig", "segments", "segment_positions", "true_step_labels", "mc_labels",
+__all__ = ["AGGREGATIONS", "PRMConfig", "StepVerifier", "REWARD_MODELS", "segments", "segment_positions", "true_step_labels", "mc_labels",
            "mc_step_labels",
            "encode_scored", "step_scores", "outcome_scores", "aggregate_step_scores", "best_of_n",
            "weighted_majority_vote", "train_reward_model", "train_reward_models", "load_reward_model",
@@ -186,6 +198,64 @@ def mc_step_labels(policy: GPT, problems: Sequence[arithmetic.Problem], response
 
 
 # ------------------------------------------------------------------------------------------------ scoring
+#: the reward models :func:`train_reward_models` writes: the PRM on exact labels, the PRM on Monte Carlo labels, the ORM
+REWARD_MODELS = ("prm", "prm-mc", "orm")
+VERIFIER_FORMAT = "aiterms.prm.StepVerifier/1"
+
+
+class StepVerifier(nn.Module):
+    """A reward model that scores every token of a response (module docstring): ``verifier(ids (N, T)) -> z (N, T)``,
+    the logit of ``q_t``, the chance that token ``t`` is right given that every earlier token is. ``z[:, 0]`` is 0
+    (no token before the first). Built from a copy of ``policy`` with ``alpha = 1`` and ``beta`` (4: a token the
+    policy is sure of gets ``q = 0.98``)."""
+
+    def __init__(self, policy: GPT, beta: float = 4.0):
+        super().__init__()
+        if not isinstance(policy, GPT):
+            raise ValueError(f"policy must be an aiterms.transformer.GPT, got {type(policy).__name__}")
+        self.lm = copy.deepcopy(policy)
+        self.alpha = nn.Parameter(torch.tensor(1.0))
+        self.beta = nn.Parameter(torch.tensor(float(beta)))
+
+    @property
+    def config(self):
+        """The language model's :class:`~aiterms.transformer.GPTConfig`."""
+        return self.lm.config
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(self.lm(ids)[0].float(), dim=-1)                      # (N, T, V)
+        written = torch.gather(logp[:, :-1], 2, ids[:, 1:, None]).squeeze(-1)          # (N, T-1): log p(x_t | x_<t)
+        return torch.cat([torch.zeros(len(ids), 1), self.alpha * written + self.beta], dim=1)   # (N, T)
+
+    def log_scores(self, ids: torch.Tensor, starts: Sequence[int]) -> torch.Tensor:
+        """``(N, T)``: ``sum_{t = starts[b]}^{u} log q_t`` at every position ``u`` (0 before ``starts[b]``): the log
+        score of a segment that ends at ``u``."""
+        logq = F.logsigmoid(self(ids))                                                  # (N, T)
+        keep = torch.arange(ids.shape[1])[None, :] >= torch.tensor(list(starts))[:, None]
+        return torch.cumsum(logq * keep, dim=1)
+
+    def save(self, path: str | Path, **metadata) -> None:
+        """Write ``{"format", "config" (the GPTConfig as a dict), "state_dict", "metadata"}`` with ``torch.save``."""
+        torch.save({"format": VERIFIER_FORMAT, "config": asdict(self.lm.config), "state_dict": self.state_dict(),
+                    "metadata": {**getattr(self, "metadata", {}), **metadata}}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StepVerifier":
+        """Rebuild a verifier written by :meth:`save` (CPU, eval mode, ``torch.load(weights_only=True)``)."""
+        from aiterms.transformer import GPTConfig
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(ckpt, dict) or ckpt.get("format") != VERIFIER_FORMAT:
+            raise ValueError(f"path {str(path)!r} is not a checkpoint written by StepVerifier.save ({VERIFIER_FORMAT})")
+        model = cls(GPT(GPTConfig(**ckpt["config"])))
+        model.load_state_dict(ckpt["state_dict"])
+        model.metadata = ckpt["metadata"]
+        return model.eval()
+
+
+def _starts(problems: Sequence[arithmetic.Problem]) -> list[int]:
+    return [len(arithmetic.prompt(p)) + 2 for p in problems]      # <bos> prompt <sep>: the first response token
+
+
 def encode_scored(problems: Sequence[arithmetic.Problem], responses: Sequence[str], block_size: int
                   ) -> tuple[torch.Tensor, list[list[int]]]:
     """``ids (N, T)``: ``<bos> prompt <sep> response <eos>`` right-padded with ``<pad>``, and each row's segment
@@ -211,30 +281,31 @@ def encode_scored(problems: Sequence[arithmetic.Problem], responses: Sequence[st
 
 
 @torch.no_grad()
-def step_scores(model: Critic, problems: Sequence[arithmetic.Problem], responses: Sequence[str],
+def step_scores(model: StepVerifier, problems: Sequence[arithmetic.Problem], responses: Sequence[str],
                 batch_size: int = 256) -> list[list[float]]:
-    """One score in ``(0, 1)`` per segment of every response: ``sigmoid(model(ids)[b, position])``.
+    """One score in ``(0, 1)`` per segment of every response: ``score_k = prod_{t = P}^{pos_k} q_t`` (module docstring).
 
     For a PRM, score ``k`` is the predicted chance that the response is still on track after segment ``k`` (the last
     one: that its answer is right). Rows are run ``batch_size`` at a time in eval mode.
     """
-    if not isinstance(model, Critic):
-        raise ValueError(f"model must be an aiterms.ppo_lm.Critic (load one with load_reward_model), got "
+    if not isinstance(model, StepVerifier):
+        raise ValueError(f"model must be an aiterms.prm.StepVerifier (load one with load_reward_model), got "
                          f"{type(model).__name__}")
     check_positive_int("batch_size", batch_size)
-    ids, positions = encode_scored(problems, responses, model.body.config.block_size)
+    ids, positions = encode_scored(problems, responses, model.config.block_size)
+    starts = _starts(problems)
     was_training = model.training
     model.eval()
     out: list[list[float]] = []
-    for start in range(0, len(positions), batch_size):
-        probs = torch.sigmoid(model(ids[start:start + batch_size]).float())          # (n, T)
-        for b, pos in enumerate(positions[start:start + batch_size]):
-            out.append(probs[b, pos].tolist())
+    for first in range(0, len(positions), batch_size):
+        scores = model.log_scores(ids[first:first + batch_size], starts[first:first + batch_size]).exp()   # (n, T)
+        for b, pos in enumerate(positions[first:first + batch_size]):
+            out.append(scores[b, pos].tolist())
     model.train(was_training)
     return out
 
 
-def outcome_scores(model: Critic, problems: Sequence[arithmetic.Problem], responses: Sequence[str],
+def outcome_scores(model: StepVerifier, problems: Sequence[arithmetic.Problem], responses: Sequence[str],
                    batch_size: int = 256) -> list[float]:
     """The score of the last segment of every response (read at ``<eos>``): the ORM's prediction that the answer is
     right (for a PRM: the same, its last step score)."""
@@ -327,15 +398,15 @@ class PRMConfig:
 
     digits: int = 4
     ops: tuple[str, ...] = ("+", "-")
-    problems: int = 64               # training problems
+    problems: int = 768              # training problems
     samples_per_problem: int = 4     # responses sampled per problem
     val_problems: int = 32           # held-out problems for the metrics
-    rollouts: int = 8                # MC completions per step prefix
+    rollouts: int = 4                # MC completions per step prefix
     temperature: float = 1.0         # of the sampled responses and the completions
     hard_labels: bool = False        # train on hard (any completion right) instead of soft MC labels
-    steps: int = 100
-    batch_size: int = 32
-    lr: float = 5e-4
+    steps: int = 600
+    batch_size: int = 64
+    lr: float = 3e-4
     grad_clip: float = 1.0
     seed: int = 0
 
@@ -360,9 +431,9 @@ def sample_responses(policy: GPT, problems: Sequence[arithmetic.Problem], sample
     return [problems[i] for i in rollout.prompt_index], rollout.responses
 
 
-def _bce_batch(model: Critic, ids: torch.Tensor, positions: list[list[int]], labels: list[list[float]],
-               outcome_only: bool) -> torch.Tensor:
-    logits = model(ids)                                                         # (n, T)
+def _bce_batch(model: StepVerifier, ids: torch.Tensor, starts: list[int], positions: list[list[int]],
+               labels: list[list[float]], outcome_only: bool) -> torch.Tensor:
+    log_scores = model.log_scores(ids, starts)                                    # (n, T)
     rows, cols, targets = [], [], []
     for b, (pos, lab) in enumerate(zip(positions, labels)):
         pairs = [(pos[-1], lab[-1])] if outcome_only else list(zip(pos, lab))
@@ -370,17 +441,19 @@ def _bce_batch(model: Critic, ids: torch.Tensor, positions: list[list[int]], lab
             rows.append(b)
             cols.append(p)
             targets.append(y)
-    return F.binary_cross_entropy_with_logits(logits[rows, cols], torch.tensor(targets))
+    log_p = log_scores[rows, cols].clamp(max=-1e-6)                                # log score, < 0
+    y = torch.tensor(targets)
+    return -(y * log_p + (1 - y) * torch.log(-torch.expm1(log_p))).mean()        # BCE(exp(log_p), y)
 
 
 def train_reward_model(policy: GPT, problems: Sequence[arithmetic.Problem], responses: Sequence[str],
                        labels: Sequence[Sequence[float]], config: PRMConfig, outcome_only: bool = False,
-                       progress: bool = False) -> tuple[Critic, list[float]]:
-    """Train a :class:`~aiterms.ppo_lm.Critic`, initialised from ``policy``, with the BCE of the module docstring.
+                       progress: bool = False) -> tuple[StepVerifier, list[float]]:
+    """Train a :class:`StepVerifier`, built from ``policy``, with the BCE of the module docstring.
 
     ``labels[i]``: one target in ``[0, 1]`` per segment of ``responses[i]``; ``outcome_only=True`` trains on the
-    last segment only (an ORM). Each step draws ``batch_size`` responses (seeded). Returns the model (eval mode) and
-    the loss of every step.
+    last segment only (an ORM). Each step draws ``batch_size`` responses (seeded); the learning rate falls linearly
+    to 0. Returns the model (eval mode) and the loss of every step.
     """
     if not (len(problems) == len(responses) == len(labels)) or not problems:
         raise ValueError(f"problems, responses and labels must be non-empty and of the same length, got "
@@ -390,9 +463,12 @@ def train_reward_model(policy: GPT, problems: Sequence[arithmetic.Problem], resp
             raise ValueError(f"labels[{i}] must hold one label per segment of responses[{i}] ({len(segments(r))}), "
                              f"got {len(lab)}")
         _check_probabilities(f"labels[{i}]", lab)
-    model = Critic(policy, config.seed)
+    torch.manual_seed(config.seed)
+    model = StepVerifier(policy)
     ids, positions = encode_scored(problems, responses, policy.config.block_size)
+    starts = _starts(problems)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / config.steps)
     generator = torch.Generator().manual_seed(config.seed)
     losses = []
     model.train()
@@ -400,12 +476,13 @@ def train_reward_model(policy: GPT, problems: Sequence[arithmetic.Problem], resp
                   leave=False):
         batch = torch.randint(len(positions), (min(config.batch_size, len(positions)),), generator=generator).tolist()
         width = max(max(positions[b]) for b in batch) + 1
-        loss = _bce_batch(model, ids[batch, :width], [positions[b] for b in batch], [labels[b] for b in batch],
-                          outcome_only)
+        loss = _bce_batch(model, ids[batch, :width], [starts[b] for b in batch], [positions[b] for b in batch],
+                          [labels[b] for b in batch], outcome_only)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
+        sched.step()
         losses.append(loss.item())
     return model.eval(), losses
 
@@ -419,16 +496,32 @@ def _auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
 
 
+def _first_error_pairs(scores: Sequence[Sequence[float]], truth: Sequence[Sequence[bool]]
+                       ) -> tuple[list[float], list[bool]]:
+    """The segments up to and including each response's first wrong one: where a verifier must *find* the error."""
+    s_, t_ = [], []
+    for ss, tt in zip(scores, truth):
+        for s, t in zip(ss, tt):
+            s_.append(s)
+            t_.append(t)
+            if not t:
+                break
+    return s_, t_
+
+
 def train_reward_models(policy_path: str | Path, out_dir: str | Path, config: PRMConfig | None = None,
                         progress: bool = False) -> dict:
-    """Sample responses, label their steps by Monte Carlo, train a PRM and an ORM; write ``out_dir/prm.pt``,
-    ``out_dir/orm.pt`` (:meth:`aiterms.ppo_lm.Critic.save`) and return the metrics (also saved in both files).
+    """Sample responses, label their steps exactly and by Monte Carlo, and train three reward models on the same
+    responses: ``out_dir/prm.pt`` (PRM, exact step labels), ``out_dir/prm-mc.pt`` (PRM, Monte Carlo labels) and
+    ``out_dir/orm.pt`` (ORM, outcomes), written by :meth:`StepVerifier.save`. Returns the metrics (also saved in each
+    file).
 
     Data: ``config.problems`` training and ``config.val_problems`` held-out problems of ``config.digits`` digits
     (seeds ``seed + 1200`` and ``seed + 1201``: neither the pipeline's training nor its test problems' draws),
     ``samples_per_problem`` responses each from the policy at ``temperature``. Metrics: how often the MC labels
-    (thresholded at 1/2) agree with :func:`true_step_labels`, and on the held-out responses each model's AUC against
-    the true step labels (PRM, every segment) and against the outcome (PRM's last score and ORM), plus seconds.
+    (thresholded at 1/2, and hard) agree with :func:`true_step_labels`; on the held-out responses, for each model, the
+    AUC of its segment scores against the true labels (every segment, ``*_step_auc``; the segments up to the first
+    wrong one, ``*_first_error_auc``) and of its last score against the outcome (``*_outcome_auc``); seconds.
     """
     config = PRMConfig() if config is None else config
     if not isinstance(config, PRMConfig):
@@ -441,45 +534,48 @@ def train_reward_models(policy_path: str | Path, out_dir: str | Path, config: PR
     train_p = arithmetic.sample_problems(config.problems, config.digits, config.seed + 1200, config.ops)
     val_p = arithmetic.sample_problems(config.val_problems, config.digits, config.seed + 1201, config.ops)
     probs, responses = sample_responses(policy, train_p, config.samples_per_problem, config.temperature, generator)
-    labels = mc_step_labels(policy, probs, responses, config.rollouts, config.temperature, generator,
-                            hard=config.hard_labels, progress=progress)
+    mc = mc_step_labels(policy, probs, responses, config.rollouts, config.temperature, generator,
+                        hard=config.hard_labels, progress=progress)
     t_label = time.perf_counter() - start
     truth = [true_step_labels(p, r) for p, r in zip(probs, responses)]
-    flat_mc = [y for lab in labels for y in lab[:-1]]
-    flat_true = [t for tr, lab in zip(truth, labels) for t in tr[:len(lab) - 1]]
-    prm, prm_losses = train_reward_model(policy, probs, responses, labels, config, progress=progress)
+    flat_mc = [y for lab in mc for y in lab[:-1]]
+    flat_true = [t for tr, lab in zip(truth, mc) for t in tr[:len(lab) - 1]]
     outcomes = [[float(arithmetic.correctness_reward(p, r))] * len(segments(r)) for p, r in zip(probs, responses)]
-    orm, orm_losses = train_reward_model(policy, probs, responses, outcomes, config, outcome_only=True,
-                                         progress=progress)
+    models, losses = {}, {}
+    for name, labels, outcome_only in (("prm", [[float(t) for t in tr] for tr in truth], False),
+                                       ("prm-mc", mc, False), ("orm", outcomes, True)):
+        models[name], losses[name] = train_reward_model(policy, probs, responses, labels, config, outcome_only,
+                                                        progress=progress)
     vp, vr = sample_responses(policy, val_p, config.samples_per_problem, config.temperature, generator)
     vtruth = [true_step_labels(p, r) for p, r in zip(vp, vr)]
     vright = [bool(arithmetic.correctness_reward(p, r)) for p, r in zip(vp, vr)]
-    prm_scores, orm_scores = step_scores(prm, vp, vr), outcome_scores(orm, vp, vr)
-    steps_scored = [(s, t) for ss, tt in zip(prm_scores, vtruth) for s, t in zip(ss, tt)]
     metrics = {
         "config": asdict(config), "policy": str(policy_path),
         "train_responses": len(responses), "train_accuracy": sum(o[0] for o in outcomes) / len(outcomes),
         "mc_labels": len(flat_mc),
         "mc_agreement": sum((y > 0.5) == t for y, t in zip(flat_mc, flat_true)) / max(len(flat_mc), 1),
         "mc_hard_agreement": sum((y > 0) == t for y, t in zip(flat_mc, flat_true)) / max(len(flat_mc), 1),
-        "prm_loss": sum(prm_losses[-20:]) / len(prm_losses[-20:]),
-        "orm_loss": sum(orm_losses[-20:]) / len(orm_losses[-20:]),
         "val_responses": len(vr), "val_accuracy": sum(vright) / len(vright),
-        "prm_step_auc": _auc([s for s, _ in steps_scored], [t for _, t in steps_scored]),
-        "prm_outcome_auc": _auc([s[-1] for s in prm_scores], vright),
-        "orm_outcome_auc": _auc(orm_scores, vright),
-        "label_seconds": t_label, "seconds": time.perf_counter() - start,
+        "val_steps": sum(map(len, vtruth)), "val_right_steps": sum(map(sum, vtruth)),
     }
-    prm.save(out / "prm.pt", kind="prm", metrics=metrics)
-    orm.save(out / "orm.pt", kind="orm", metrics=metrics)
+    for name, model in models.items():
+        key = name.replace("-", "_")
+        scores = step_scores(model, vp, vr)
+        metrics[f"{key}_loss"] = sum(losses[name][-20:]) / len(losses[name][-20:])
+        metrics[f"{key}_step_auc"] = _auc([s for ss in scores for s in ss], [t for tt in vtruth for t in tt])
+        metrics[f"{key}_first_error_auc"] = _auc(*_first_error_pairs(scores, vtruth))
+        metrics[f"{key}_outcome_auc"] = _auc([ss[-1] for ss in scores], vright)
+    metrics.update(label_seconds=t_label, seconds=time.perf_counter() - start)
+    for name, model in models.items():
+        model.save(out / f"{name}.pt", kind=name, metrics=metrics)
     return metrics
 
 
-def load_reward_model(path: str | Path) -> Critic:
-    """A PRM or ORM written by :func:`train_reward_models` (:meth:`aiterms.ppo_lm.Critic.load`), in eval mode; a
-    clear ``FileNotFoundError`` if it is missing."""
+def load_reward_model(path: str | Path) -> StepVerifier:
+    """A reward model written by :func:`train_reward_models` (:meth:`StepVerifier.load`), in eval mode; a clear
+    ``FileNotFoundError`` if it is missing."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: train the reward models first (aiterms.prm.train_reward_models, "
                                 "run by `make models`)")
-    return Critic.load(path)
+    return StepVerifier.load(path)

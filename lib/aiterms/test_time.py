@@ -401,7 +401,7 @@ def pairwise_accuracy(scores: Sequence[Sequence[float]], correct: Sequence[Seque
 
 
 def prm_scorer(prm_model: torch.nn.Module, aggregate: str = "min") -> Scorer:
-    """A step scorer for :func:`step_beam_search` from a PRM of :mod:`aiterms.prm` (an :class:`aiterms.ppo_lm.Critic`).
+    """A step scorer for :func:`step_beam_search` from a reward model of :mod:`aiterms.prm` (a :class:`~aiterms.prm.StepVerifier`).
 
     A prefix of whole steps (``"7+5+0=12|"``) scores its steps (read at each ``|``; the empty segment after the last
     ``|`` is not a step and is dropped); a complete response scores its steps and its answer segment. The scores are
